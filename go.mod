@@ -1,0 +1,8 @@
+module github.com/sdskit/sdskit
+
+go 1.26
+
+require (
+	github.com/dgryski/go-farm v0.0.0-20240924180020-3414d57e47da
+	google.golang.org/protobuf v1.36.12
+)
