@@ -214,3 +214,31 @@ func BenchmarkNimFarm(b *testing.B) {
 		sink += NimFarm(s)
 	}
 }
+
+func FuzzNoPanic(f *testing.F) {
+	f.Add("msg1", "alice", 3, 150000, int64(30000), int64(120000), 10)
+	f.Add("", "", -1, 0, int64(math.MinInt64), int64(math.MaxInt64), math.MinInt)
+	f.Add("\xff\xfe日本😀", "x", math.MaxInt, math.MinInt, int64(0), int64(-1), math.MaxInt)
+	f.Fuzz(func(t *testing.T, a, b string, i, m int, d1, d2 int64, n int) {
+		if WakuSDS(a) < math.MinInt32 || WakuSDSJS(a) > math.MaxInt32 {
+			t.Fatalf("hash of %q outside int32", a)
+		}
+		if isASCII(a) && WakuSDS(a) != WakuSDSJS(a) {
+			t.Fatalf("ASCII mismatch for %q", a)
+		}
+		if p := WakuHashN(a, i, m); p < 0 || (m != 0 && uint64(p) >= absU64(int64(m))) {
+			t.Fatalf("WakuHashN out of range: %d", p)
+		}
+		_ = WakuHashNJS(a, i, m)
+		_ = NimFarm(a)
+		tMin, tMax := time.Duration(d1), time.Duration(d2)
+		_ = WakuTReq(a, b, tMin, tMax)
+		_ = WakuTResp(a, b, a+b, tMax)
+		_ = WakuInResponseGroup(a, b, a, n)
+		_ = NimTReq(a, b, tMin, tMax)
+		if r := NimTResp(a, b, a+b, tMax); r < 0 {
+			t.Fatalf("NimTResp negative: %v", r)
+		}
+		_ = NimInResponseGroup(a, b, a, n)
+	})
+}

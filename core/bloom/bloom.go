@@ -1,0 +1,215 @@
+// Package bloom holds the bloom filters of SDS: a filter whose bit storage and membership
+// tests use github.com/bits-and-blooms/bloom/v3, with bit locations computed by
+// Kirsch–Mitzenmacher double hashing over a profile-supplied string hash (so that the
+// bits match what other SDS implementations set), and a rolling filter that bounds the
+// number of ids a channel's summary holds.
+package bloom
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+
+	bbloom "github.com/bits-and-blooms/bloom/v3"
+)
+
+// Hasher is a profile's string hash, interpreted as a signed 64-bit value.
+type Hasher func(string) int64
+
+// Limits on filter parameters accepted from anywhere (config or network): they keep a
+// hostile peer from making us allocate or hash without bound.
+const (
+	MaxBits   = 1 << 24 // 2 MiB of bits
+	MaxHashes = 32
+)
+
+// ErrInvalidParams reports filter parameters out of range.
+var ErrInvalidParams = errors.New("invalid bloom filter parameters")
+
+// Size returns the number of hash functions k and of bits m that hold capacity items at
+// the given false-positive rate: bits per item = ceil(-ln p / ln²2), k = round(ln2 ·
+// bits per item), m = capacity · bits per item (the sizing @waku/sds and nim-sds share).
+func Size(capacity int, errorRate float64) (k, m uint, err error) {
+	if capacity <= 0 || !(errorRate > 0 && errorRate < 1) {
+		return 0, 0, fmt.Errorf("%w: capacity %d, error rate %v", ErrInvalidParams, capacity, errorRate)
+	}
+	perItem := math.Ceil(-math.Log(errorRate) / (math.Ln2 * math.Ln2))
+	k = uint(math.Round(math.Ln2 * perItem))
+	mm := float64(capacity) * perItem
+	if k < 1 || k > MaxHashes || mm > MaxBits {
+		return 0, 0, fmt.Errorf("%w: capacity %d at error rate %v needs k=%d, m=%.0f", ErrInvalidParams, capacity, errorRate, k, mm)
+	}
+	return k, uint(mm), nil
+}
+
+// Words returns the number of 64-bit words a filter of m bits serialises to: 1 + m/64,
+// one more than strictly needed when m is a multiple of 64, as both peers do.
+func Words(m uint) int { return 1 + int(m/64) }
+
+// Filter is a bloom filter of m bits and k hashes over a profile's string hash.
+type Filter struct {
+	bits *bbloom.BloomFilter
+	k, m uint
+	hash Hasher
+}
+
+// New returns an empty filter; it fails when k or m is out of range or hash is nil.
+func New(k, m uint, hash Hasher) (*Filter, error) {
+	if err := checkParams(k, m); err != nil {
+		return nil, err
+	}
+	if hash == nil {
+		return nil, fmt.Errorf("%w: nil hash", ErrInvalidParams)
+	}
+	// The bitset is sized to whole serialised words so every stored bit round-trips.
+	return &Filter{bits: bbloom.New(uint(Words(m))*64, k), k: k, m: m, hash: hash}, nil
+}
+
+func checkParams(k, m uint) error {
+	if k < 1 || k > MaxHashes || m < 1 || m > MaxBits {
+		return fmt.Errorf("%w: k=%d, m=%d (want 1..%d hashes, 1..%d bits)", ErrInvalidParams, k, m, MaxHashes, MaxBits)
+	}
+	return nil
+}
+
+// K returns the number of hash functions.
+func (f *Filter) K() uint { return f.k }
+
+// M returns the number of bits that locations are reduced modulo.
+func (f *Filter) M() uint { return f.m }
+
+// Add inserts an id.
+func (f *Filter) Add(id string) {
+	a, b := f.seeds(id)
+	bs := f.bits.BitSet()
+	for i := uint(0); i < f.k; i++ {
+		bs.Set(location(a, b, i, f.m))
+	}
+}
+
+// Test reports whether id may be in the filter (false means certainly not).
+func (f *Filter) Test(id string) bool {
+	a, b := f.seeds(id)
+	bs := f.bits.BitSet()
+	for i := uint(0); i < f.k; i++ {
+		if !bs.Test(location(a, b, i, f.m)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Locations returns the k bit positions of id, in hash order.
+func (f *Filter) Locations(id string) []uint {
+	a, b := f.seeds(id)
+	out := make([]uint, f.k)
+	for i := range out {
+		out[i] = location(a, b, uint(i), f.m)
+	}
+	return out
+}
+
+func (f *Filter) seeds(id string) (a, b uint64) {
+	m := uint64(f.m)
+	return absU64(f.hash(id)) % m, absU64(f.hash(id+" b")) % m
+}
+
+// location is |a + i·b| mod m with a, b < m; a + i·b cannot overflow for the bounded
+// k and m, so the absolute value is the identity.
+func location(a, b uint64, i, m uint) uint {
+	hi, lo := bits.Mul64(uint64(i), b)
+	lo, c := bits.Add64(lo, a, 0)
+	return uint(bits.Rem64(hi+c, lo, uint64(m)))
+}
+
+func absU64(x int64) uint64 {
+	if x < 0 {
+		return uint64(-x) // |MinInt64| = 2^63 still fits in uint64
+	}
+	return uint64(x)
+}
+
+// Clear removes every id.
+func (f *Filter) Clear() { f.bits.ClearAll() }
+
+// Words returns the filter's 64-bit words (bit i lives in word i/64 at bit i%64 from the
+// least significant end). The slice is a copy.
+func (f *Filter) Words() []uint64 {
+	src := f.bits.BitSet().Words()
+	out := make([]uint64, Words(f.m))
+	copy(out, src)
+	return out
+}
+
+// AppendBigEndian appends the words, each as 8 big-endian bytes (the `spec` layout).
+func (f *Filter) AppendBigEndian(dst []byte) []byte {
+	src := f.bits.BitSet().Words()
+	n := Words(f.m)
+	for i := 0; i < n; i++ {
+		var w uint64
+		if i < len(src) {
+			w = src[i]
+		}
+		dst = binary.BigEndian.AppendUint64(dst, w)
+	}
+	return dst
+}
+
+// AppendLittleEndian appends the words, each as 8 little-endian bytes (the `nim` layout).
+func (f *Filter) AppendLittleEndian(dst []byte) []byte {
+	src := f.bits.BitSet().Words()
+	n := Words(f.m)
+	for i := 0; i < n; i++ {
+		var w uint64
+		if i < len(src) {
+			w = src[i]
+		}
+		dst = binary.LittleEndian.AppendUint64(dst, w)
+	}
+	return dst
+}
+
+// FromWords builds a filter from serialised words; it fails when the parameters are out
+// of range or the number of words does not equal Words(m).
+func FromWords(words []uint64, k, m uint, hash Hasher) (*Filter, error) {
+	if err := checkParams(k, m); err != nil {
+		return nil, err
+	}
+	if hash == nil {
+		return nil, fmt.Errorf("%w: nil hash", ErrInvalidParams)
+	}
+	if len(words) != Words(m) {
+		return nil, fmt.Errorf("%w: %d words for m=%d (want %d)", ErrInvalidParams, len(words), m, Words(m))
+	}
+	own := make([]uint64, len(words))
+	copy(own, words)
+	return &Filter{bits: bbloom.FromWithM(own, uint(len(own))*64, k), k: k, m: m, hash: hash}, nil
+}
+
+// FromBigEndian decodes the `spec` layout for a filter of k hashes and m bits.
+func FromBigEndian(b []byte, k, m uint, hash Hasher) (*Filter, error) {
+	if len(b)%8 != 0 || len(b)/8 != Words(m) {
+		return nil, fmt.Errorf("%w: %d bytes for m=%d (want %d)", ErrInvalidParams, len(b), m, 8*Words(m))
+	}
+	words := make([]uint64, len(b)/8)
+	for i := range words {
+		words[i] = binary.BigEndian.Uint64(b[8*i:])
+	}
+	return FromWords(words, k, m, hash)
+}
+
+// FromLittleEndian decodes the `nim` layout's word bytes for a filter of k hashes and m
+// bits (a trailing partial word is ignored, as nim-sds does).
+func FromLittleEndian(b []byte, k, m uint, hash Hasher) (*Filter, error) {
+	n := len(b) / 8
+	if n != Words(m) {
+		return nil, fmt.Errorf("%w: %d bytes for m=%d (want %d)", ErrInvalidParams, len(b), m, 8*Words(m))
+	}
+	words := make([]uint64, n)
+	for i := range words {
+		words[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return FromWords(words, k, m, hash)
+}

@@ -1,0 +1,65 @@
+package bloom
+
+// Rolling is a channel's summary of seen ids: a Filter that is rebuilt from its most
+// recent ids once it holds more than its capacity, so the false-positive rate stays at
+// the designed value while the wire size never changes (peers such as @waku/sds reject a
+// filter of another size). Not safe for concurrent use.
+type Rolling struct {
+	filter   *Filter
+	capacity int
+	keep     int
+	ids      []string // insertion order, oldest first
+	member   map[string]struct{}
+}
+
+// NewRolling returns an empty rolling filter sized for capacity ids at errorRate.
+func NewRolling(capacity int, errorRate float64, hash Hasher) (*Rolling, error) {
+	k, m, err := Size(capacity, errorRate)
+	if err != nil {
+		return nil, err
+	}
+	f, err := New(k, m, hash)
+	if err != nil {
+		return nil, err
+	}
+	keep := capacity * 80 / 100
+	if keep < 1 {
+		keep = 1
+	}
+	return &Rolling{filter: f, capacity: capacity, keep: keep, member: make(map[string]struct{})}, nil
+}
+
+// Add records id; a repeated id is not counted twice. When the filter exceeds its
+// capacity it is rebuilt from the newest 80 % of its ids.
+func (r *Rolling) Add(id string) {
+	if _, ok := r.member[id]; ok {
+		return
+	}
+	r.member[id] = struct{}{}
+	r.ids = append(r.ids, id)
+	r.filter.Add(id)
+	if len(r.ids) > r.capacity {
+		r.roll()
+	}
+}
+
+func (r *Rolling) roll() {
+	drop := len(r.ids) - r.keep
+	for _, id := range r.ids[:drop] {
+		delete(r.member, id)
+	}
+	r.ids = append([]string(nil), r.ids[drop:]...)
+	r.filter.Clear()
+	for _, id := range r.ids {
+		r.filter.Add(id)
+	}
+}
+
+// Test reports whether id may have been added (and not rolled out).
+func (r *Rolling) Test(id string) bool { return r.filter.Test(id) }
+
+// Len returns the number of ids the filter currently summarises.
+func (r *Rolling) Len() int { return len(r.ids) }
+
+// Filter returns the underlying filter (for serialisation); callers must not modify it.
+func (r *Rolling) Filter() *Filter { return r.filter }

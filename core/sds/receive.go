@@ -1,0 +1,325 @@
+package sds
+
+import (
+	"context"
+	"slices"
+
+	"github.com/sdskit/sdskit/core/bloom"
+	"github.com/sdskit/sdskit/core/sdserr"
+	"github.com/sdskit/sdskit/core/wire"
+	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Kind classifies a received message.
+type Kind int
+
+const (
+	// KindContent is a content message (delivered now or buffered until its dependencies arrive).
+	KindContent Kind = iota + 1
+	// KindSync is a sync message: used for acknowledgements and gap detection, never delivered.
+	KindSync
+	// KindEphemeral is an ephemeral message: delivered at once, never buffered or logged.
+	KindEphemeral
+	// KindDuplicate is a message the channel already holds (delivered, buffered or our own).
+	KindDuplicate
+)
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case KindContent:
+		return "content"
+	case KindSync:
+		return "sync"
+	case KindEphemeral:
+		return "ephemeral"
+	case KindDuplicate:
+		return "duplicate"
+	}
+	return "unknown"
+}
+
+// Unwrapped is the result of UnwrapReceivedMessage.
+type Unwrapped struct {
+	ChannelID string
+	MessageID string
+	SenderID  string
+	Kind      Kind
+	Lamport   uint64
+	// Content is the application payload (also for a buffered or duplicate message).
+	Content []byte
+	// Delivered is true when a content or ephemeral message was delivered by this call.
+	Delivered bool
+	// Missing lists the dependencies a buffered content message waits for.
+	Missing []*pb.HistoryEntry
+}
+
+// UnwrapReceivedMessage processes bytes received from the transport. Malformed input is
+// DESERIALIZATION (MESSAGE_TOO_LARGE over the size limits) and leaves every state
+// untouched. See UnwrapReceivedMessageWithHint to record the transport's retrieval hint.
+func (m *Manager) UnwrapReceivedMessage(ctx context.Context, data []byte) (*Unwrapped, error) {
+	return m.UnwrapReceivedMessageWithHint(ctx, data, nil)
+}
+
+// UnwrapReceivedMessageWithHint is UnwrapReceivedMessage recording hint (e.g. the
+// transport's message hash) as the message's retrieval hint, which our causal histories
+// then pass on.
+func (m *Manager) UnwrapReceivedMessageWithHint(ctx context.Context, data []byte, hint []byte) (*Unwrapped, error) {
+	const op = "UnwrapReceivedMessage"
+	if len(hint) > m.lim.MaxHintBytes {
+		return nil, sdserr.New(sdserr.InvalidArgument, op, "retrieval hint is %d bytes, over the %d-byte limit", len(hint), m.lim.MaxHintBytes)
+	}
+	msg, err := m.prof.Codec.Decode(data, m.lim)
+	if err != nil {
+		return nil, sdserr.From(op, sdserr.Deserialization, err)
+	}
+	res := &Unwrapped{
+		ChannelID: msg.GetChannelId(),
+		MessageID: msg.GetMessageId(),
+		SenderID:  msg.GetSenderId(),
+		Lamport:   msg.GetLamportTimestamp(),
+		Content:   msg.GetContent(),
+	}
+	switch wire.KindOf(msg) {
+	case wire.KindEphemeral:
+		if err := m.enter(op); err != nil {
+			return nil, err
+		}
+		m.leave()
+		if err := m.checkID(op, "channel id", msg.GetChannelId()); err != nil {
+			return nil, sdserr.New(sdserr.Deserialization, op, "%v", err)
+		}
+		res.Kind, res.Delivered = KindEphemeral, true
+		m.enqueue([]*pb.Event{{Event: &pb.Event_MessageReady{MessageReady: &pb.MessageReady{
+			ChannelId: msg.GetChannelId(), MessageId: msg.GetMessageId(), SenderId: msg.GetSenderId(), Content: msg.GetContent()}}}})
+		m.drain()
+		return res, nil
+	case wire.KindSync:
+		res.Kind = KindSync
+	default:
+		res.Kind = KindContent
+	}
+	err = m.run(ctx, op, msg.GetChannelId(), func(t *txn) error {
+		t.receive(msg, hint, res)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// receive applies a decoded content or sync message to the channel.
+func (t *txn) receive(msg *pb.SdsMessage, hint []byte, res *Unwrapped) {
+	s, m := t.s, t.m
+	id := msg.GetMessageId()
+	fromSelf := m.participant != "" && msg.GetSenderId() == m.participant
+	if res.Kind == KindContent && s.knows(id) {
+		res.Kind = KindDuplicate
+		// A copy of a message we hold makes pending SDS-R work for it moot (this is how a
+		// rebroadcast cancels the other responders).
+		t.orepRemove(id)
+		t.irepRemove(id)
+		return
+	}
+	if !fromSelf { // our own bloom would acknowledge our own messages
+		t.reviewAcks(msg)
+	}
+	t.handleRepairRequests(msg)
+	t.learnHints(msg)
+	missing := t.missingDeps(msg)
+	if res.Kind == KindSync {
+		t.requestRepairs(missing)
+		return
+	}
+	t.orepRemove(id)
+	t.irepRemove(id)
+	t.bloomAdds = append(t.bloomAdds, id)
+	stored := stripBloom(msg)
+	if len(hint) > 0 {
+		t.setHint(id, slices.Clone(hint))
+	}
+	if len(missing) == 0 {
+		t.deliver(stored)
+		res.Delivered = true
+		return
+	}
+	ids := make([]string, len(missing))
+	for i, e := range missing {
+		ids[i] = e.GetMessageId()
+	}
+	t.inPut(&pb.IncomingMessage{Message: stored, MissingDependencies: ids, ReceivedAtUnixMs: t.nowMs()})
+	t.emit(&pb.Event{Event: &pb.Event_MissingDependencies{MissingDependencies: &pb.MissingDependencies{
+		ChannelId: t.ch, MessageId: id, Missing: missing}}})
+	t.requestRepairs(missing)
+	res.Missing = missing
+}
+
+// missingDeps returns the causal-history entries not in the local log, first occurrence
+// of each id, in causal-history order.
+func (t *txn) missingDeps(msg *pb.SdsMessage) []*pb.HistoryEntry {
+	var out []*pb.HistoryEntry
+	seen := make(map[string]struct{})
+	for _, e := range msg.GetCausalHistory() {
+		id := e.GetMessageId()
+		if _, dup := seen[id]; dup || t.s.log.has(id) || id == msg.GetMessageId() {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, e)
+	}
+	return out
+}
+
+// learnHints keeps retrieval hints that peers attach to messages of our log lacking one.
+func (t *txn) learnHints(msg *pb.SdsMessage) {
+	for _, e := range msg.GetCausalHistory() {
+		id := e.GetMessageId()
+		if len(e.GetRetrievalHint()) > 0 && t.s.log.has(id) && len(t.s.hints[id]) == 0 && !isStub(t.s.log.get(id)) {
+			t.setHint(id, e.GetRetrievalHint())
+		}
+	}
+}
+
+// reviewAcks acknowledges our outgoing messages: an id in the causal history is an
+// acknowledgement; a hit in the bloom filter is a possible one, counted once per distinct
+// sender and promoted at PossibleAcksThreshold.
+func (t *txn) reviewAcks(msg *pb.SdsMessage) {
+	s, m := t.s, t.m
+	if len(s.out) == 0 {
+		return
+	}
+	inHistory := make(map[string]struct{}, len(msg.GetCausalHistory()))
+	for _, e := range msg.GetCausalHistory() {
+		inHistory[e.GetMessageId()] = struct{}{}
+	}
+	var peer *bloom.Filter
+	if b := msg.GetBloomFilter(); len(b) > 0 {
+		own := s.bloom.Filter()
+		f, err := m.prof.DecodeBloom(b, own.K(), own.M())
+		if err != nil {
+			m.log.Debug("sds: received bloom filter ignored", "channel", t.ch, "message", msg.GetMessageId(), "err", err)
+		} else {
+			peer = f
+		}
+	}
+	sender := msg.GetSenderId()
+	for _, e := range slices.Clone(s.out) {
+		u := e.u
+		id := u.GetMessage().GetMessageId()
+		if _, ok := inHistory[id]; ok {
+			t.acknowledge(id)
+			continue
+		}
+		if peer == nil || !peer.Test(id) || slices.Contains(u.GetPossibleAckSenders(), sender) {
+			continue
+		}
+		senders := append(slices.Clone(u.GetPossibleAckSenders()), sender)
+		t.emit(&pb.Event{Event: &pb.Event_MessagePossiblyAcknowledged{MessagePossiblyAcknowledged: &pb.MessagePossiblyAcknowledged{
+			ChannelId: t.ch, MessageId: id, Count: uint32(len(senders))}}})
+		if len(senders) >= m.cfg.PossibleAcksThreshold {
+			t.acknowledge(id)
+			continue
+		}
+		nu := proto.CloneOf(u)
+		nu.PossibleAckSenders = senders
+		t.outPut(nu)
+	}
+}
+
+func (t *txn) acknowledge(id string) {
+	t.outRemove(id)
+	t.emit(&pb.Event{Event: &pb.Event_MessageAcknowledged{MessageAcknowledged: &pb.MessageAcknowledged{ChannelId: t.ch, MessageId: id}}})
+}
+
+// handleRepairRequests processes a message's SDS-R repair requests: a peer asking for a
+// message cancels our own request for it, and we schedule a rebroadcast of messages we
+// hold whose original sender is known, if we are in the responder group.
+func (t *txn) handleRepairRequests(msg *pb.SdsMessage) {
+	s, m := t.s, t.m
+	for _, e := range msg.GetRepairRequest() {
+		id := e.GetMessageId()
+		t.orepRemove(id)
+		if m.participant == "" || e.GetSenderId() == "" {
+			continue
+		}
+		if _, pending := s.irep[id]; pending {
+			continue // keep the running timer: re-requests must not postpone the answer
+		}
+		logged := s.log.get(id)
+		if logged == nil || isStub(logged) {
+			continue
+		}
+		if !m.prof.InResponseGroup(m.participant, e.GetSenderId(), id, m.cfg.NumResponseGroups) {
+			continue
+		}
+		cached, err := m.prof.Codec.Encode(logged)
+		if err != nil {
+			m.log.Warn("sds: cannot re-encode a logged message for repair", "channel", t.ch, "message", id, "err", err)
+			continue
+		}
+		delay := m.prof.TResp(m.participant, e.GetSenderId(), id, m.cfg.RepairTMax)
+		t.irepPut(&pb.IncomingRepairEntry{Entry: e, CachedMessage: cached, RespondAtUnixMs: t.now.Add(delay).UnixMilli()})
+	}
+}
+
+// requestRepairs records SDS-R requests for missing entries that no buffered message
+// carries and that are not pending yet.
+func (t *txn) requestRepairs(missing []*pb.HistoryEntry) {
+	s, m := t.s, t.m
+	if m.participant == "" {
+		return
+	}
+	for _, e := range missing {
+		id := e.GetMessageId()
+		if _, pending := s.orep[id]; pending {
+			continue
+		}
+		if _, buffered := s.in[id]; buffered {
+			continue
+		}
+		delay := m.prof.TReq(m.participant, id, m.cfg.RepairTMin, m.cfg.RepairTMax)
+		t.orepPut(&pb.OutgoingRepairEntry{Entry: e, RequestAtUnixMs: t.now.Add(delay).UnixMilli(), DetectedAtUnixMs: t.nowMs()})
+	}
+}
+
+// deliver logs a message whose dependencies are all in the log, advances the clock and
+// then delivers, in causal order, every buffered message this unblocks.
+func (t *txn) deliver(msg *pb.SdsMessage) {
+	queue := []*pb.SdsMessage{msg}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		id := cur.GetMessageId()
+		t.logInsert(cur)
+		if l := cur.GetLamportTimestamp(); l > t.s.lamport {
+			t.setLamport(l)
+		}
+		t.emit(&pb.Event{Event: &pb.Event_MessageReady{MessageReady: &pb.MessageReady{
+			ChannelId: t.ch, MessageId: id, SenderId: cur.GetSenderId(), LamportTimestamp: cur.GetLamportTimestamp(), Content: cur.GetContent()}}})
+		queue = append(queue, t.unblock(id)...)
+	}
+}
+
+// unblock removes id from the missing sets of the messages waiting on it and returns
+// (and unbuffers) those left with none, in (lamport, id) order.
+func (t *txn) unblock(id string) []*pb.SdsMessage {
+	var ready []*pb.SdsMessage
+	for _, wid := range t.s.waitingOn(id) {
+		e := t.s.in[wid]
+		var rest []string
+		for _, d := range e.im.GetMissingDependencies() {
+			if d != id {
+				rest = append(rest, d)
+			}
+		}
+		if len(rest) > 0 {
+			t.inPut(&pb.IncomingMessage{Message: e.im.GetMessage(), MissingDependencies: rest, ReceivedAtUnixMs: e.im.GetReceivedAtUnixMs()})
+			continue
+		}
+		t.inRemove(wid)
+		ready = append(ready, e.im.GetMessage())
+	}
+	return ready
+}

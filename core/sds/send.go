@@ -1,0 +1,248 @@
+package sds
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/sdskit/sdskit/core/sdserr"
+	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// WrapOutgoingMessage turns content into the bytes to broadcast on channelID: it stamps a
+// Lamport timestamp (max(now in ms, L+1)), attaches the causal history, the channel's
+// bloom filter and due repair requests, logs the message as delivered locally and keeps
+// it in the outgoing buffer until acknowledged. Empty content is INVALID_ARGUMENT (use
+// BuildSyncMessage); content over MaxMessageSize is MESSAGE_TOO_LARGE; a message id the
+// channel already knows is INVALID_ARGUMENT.
+func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID string, content []byte) ([]byte, error) {
+	const op = "WrapOutgoingMessage"
+	if err := m.checkID(op, "message id", messageID); err != nil {
+		return nil, err
+	}
+	if len(content) == 0 {
+		return nil, sdserr.New(sdserr.InvalidArgument, op, "content must not be empty (use BuildSyncMessage for sync messages)")
+	}
+	if len(content) > m.cfg.MaxMessageSize {
+		return nil, sdserr.New(sdserr.MessageTooLarge, op, "content is %d bytes, over MaxMessageSize %d", len(content), m.cfg.MaxMessageSize)
+	}
+	hints, err := m.prefetchHints(ctx, op, channelID)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	err = m.run(ctx, op, channelID, func(t *txn) error {
+		if t.s.knows(messageID) {
+			return sdserr.New(sdserr.InvalidArgument, op, "message id %q is already used on channel %q", messageID, channelID)
+		}
+		msg := t.newMessage(messageID, hints)
+		msg.Content = slices.Clone(content)
+		b, err := m.encode(op, msg)
+		if err != nil {
+			return err
+		}
+		now := t.nowMs()
+		t.outPut(&pb.UnacknowledgedMessage{
+			Message:            stripBloom(msg),
+			WireBytes:          b,
+			SentAtUnixMs:       now,
+			NextResendAtUnixMs: now + m.cfg.ResendInterval.Milliseconds(),
+		})
+		t.logInsert(msg)
+		t.bloomAdds = append(t.bloomAdds, messageID)
+		out = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BuildSyncMessage returns a sync message for channelID: empty content, a fresh Lamport
+// timestamp, the causal history, the bloom filter and due repair requests. It is not
+// buffered or logged; peers use it for acknowledgements and to detect gaps.
+func (m *Manager) BuildSyncMessage(ctx context.Context, channelID string) ([]byte, error) {
+	const op = "BuildSyncMessage"
+	hints, err := m.prefetchHints(ctx, op, channelID)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	err = m.run(ctx, op, channelID, func(t *txn) error {
+		msg := t.newMessage(m.newSyncID(), hints)
+		b, err := m.encode(op, msg)
+		if err != nil {
+			return err
+		}
+		out = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WrapEphemeral returns an ephemeral message: no Lamport timestamp, causal history or
+// bloom filter; receivers deliver it at once and never buffer, log or acknowledge it. It
+// touches no channel state and no persistence.
+func (m *Manager) WrapEphemeral(ctx context.Context, channelID, messageID string, content []byte) ([]byte, error) {
+	const op = "WrapEphemeral"
+	if err := m.enter(op); err != nil {
+		return nil, err
+	}
+	defer m.leave()
+	for _, c := range []struct{ what, v string }{{"channel id", channelID}, {"message id", messageID}} {
+		if err := m.checkID(op, c.what, c.v); err != nil {
+			return nil, err
+		}
+	}
+	if len(content) == 0 {
+		return nil, sdserr.New(sdserr.InvalidArgument, op, "content must not be empty")
+	}
+	if len(content) > m.cfg.MaxMessageSize {
+		return nil, sdserr.New(sdserr.MessageTooLarge, op, "content is %d bytes, over MaxMessageSize %d", len(content), m.cfg.MaxMessageSize)
+	}
+	return m.encode(op, &pb.SdsMessage{SenderId: m.participant, MessageId: messageID, ChannelId: channelID, Content: slices.Clone(content)})
+}
+
+func (m *Manager) encode(op string, msg *pb.SdsMessage) ([]byte, error) {
+	b, err := m.prof.Codec.Encode(msg)
+	if err != nil {
+		return nil, sdserr.From(op, sdserr.Serialization, err)
+	}
+	if len(b) > m.lim.MaxMessageBytes {
+		return nil, sdserr.New(sdserr.MessageTooLarge, op, "encoded message is %d bytes, over the %d-byte limit", len(b), m.lim.MaxMessageBytes)
+	}
+	return b, nil
+}
+
+// newMessage builds a content-less message with the next Lamport timestamp, causal
+// history, bloom filter and due repair requests, recording the clock bump and the
+// attached repair requests in t.
+func (t *txn) newMessage(messageID string, hints map[string][]byte) *pb.SdsMessage {
+	m, s := t.m, t.s
+	lamport := max(m.prof.LamportNow(t.now), s.lamport+1)
+	t.setLamport(lamport)
+	for id, h := range hints {
+		if len(h) > 0 && s.log.has(id) && len(s.hints[id]) == 0 {
+			t.setHint(id, h)
+		} else if len(h) == 0 {
+			s.hintAsked[id] = struct{}{} // memory-only cache of "no hint"; harmless to keep on rollback
+		}
+	}
+	return &pb.SdsMessage{
+		SenderId:         m.participant,
+		MessageId:        messageID,
+		ChannelId:        t.ch,
+		LamportTimestamp: proto.Uint64(lamport),
+		CausalHistory:    t.causalHistory(),
+		BloomFilter:      m.prof.EncodeBloom(s.bloom.Filter()),
+		RepairRequest:    t.takeRepairRequests(),
+	}
+}
+
+// causalHistory returns the newest MaxCausalHistory real (non-stub) log entries, oldest
+// first, each with its retrieval hint and original sender.
+func (t *txn) causalHistory() []*pb.HistoryEntry {
+	s := t.s
+	n := t.m.cfg.MaxCausalHistory
+	var rev []*pb.HistoryEntry
+	for i := s.log.len() - 1; i >= 0 && len(rev) < n; i-- {
+		msg := s.log.entries[i]
+		if isStub(msg) {
+			continue
+		}
+		e := &pb.HistoryEntry{MessageId: msg.GetMessageId()}
+		if h := s.hints[msg.GetMessageId()]; len(h) > 0 {
+			e.RetrievalHint = h
+		}
+		if msg.GetSenderId() != "" {
+			e.SenderId = proto.String(msg.GetSenderId())
+		}
+		rev = append(rev, e)
+	}
+	slices.Reverse(rev)
+	return rev
+}
+
+// takeRepairRequests removes and returns up to MaxRepairRequests outgoing repair entries
+// whose T_req has passed, most overdue first (ties by id). As in nim-sds a request is
+// sent once; if the message still does not arrive, the next gap detection re-arms it.
+func (t *txn) takeRepairRequests() []*pb.HistoryEntry {
+	s := t.s
+	now := t.nowMs()
+	var due []*pb.OutgoingRepairEntry
+	for _, e := range s.orep {
+		if e.GetRequestAtUnixMs() <= now {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b *pb.OutgoingRepairEntry) int {
+		if c := cmp.Compare(a.GetRequestAtUnixMs(), b.GetRequestAtUnixMs()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.GetEntry().GetMessageId(), b.GetEntry().GetMessageId())
+	})
+	if len(due) > t.m.cfg.MaxRepairRequests {
+		due = due[:t.m.cfg.MaxRepairRequests]
+	}
+	var out []*pb.HistoryEntry
+	for _, e := range due {
+		out = append(out, e.GetEntry())
+		t.orepRemove(e.GetEntry().GetMessageId())
+	}
+	return out
+}
+
+// prefetchHints asks the hint provider, outside every lock, for the hints of our own
+// messages that the next causal history will reference and that have none yet.
+func (m *Manager) prefetchHints(ctx context.Context, op, channelID string) (map[string][]byte, error) {
+	if m.hints == nil {
+		return nil, nil
+	}
+	var ask []string
+	err := m.run(ctx, op, channelID, func(t *txn) error {
+		for _, e := range t.causalHistory() {
+			id := e.GetMessageId()
+			if len(e.GetRetrievalHint()) > 0 {
+				continue
+			}
+			if _, asked := t.s.hintAsked[id]; asked {
+				continue
+			}
+			if t.s.log.get(id).GetSenderId() == m.participant {
+				ask = append(ask, id)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(ask) == 0 {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(ask))
+	for _, id := range ask {
+		h, err := m.callHintProvider(ctx, channelID, id)
+		if err != nil {
+			m.log.Warn("sds: retrieval hint provider failed", "channel", channelID, "message", id, "err", err)
+			continue // a hint is an optimisation: never fail a send for it
+		}
+		if len(h) > m.lim.MaxHintBytes {
+			m.log.Warn("sds: retrieval hint over the limit ignored", "channel", channelID, "message", id, "bytes", len(h))
+			h = nil
+		}
+		out[id] = slices.Clone(h)
+	}
+	return out, nil
+}
+
+func (m *Manager) callHintProvider(ctx context.Context, channelID, id string) (h []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = sdserr.New(sdserr.Internal, "RetrievalHint", "hint provider panicked: %v", r)
+		}
+	}()
+	return m.hints.RetrievalHint(ctx, channelID, id)
+}

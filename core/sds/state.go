@@ -1,0 +1,203 @@
+package sds
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sdskit/sdskit/core/bloom"
+	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+)
+
+// channel is one channel's lock and state. A channel that failed to bootstrap or was
+// removed is marked dead; a caller holding a stale pointer retries with a fresh one.
+type channel struct {
+	id   string
+	mu   sync.Mutex
+	dead bool
+	st   *state // nil until bootstrapped
+}
+
+// state is everything the core knows about one channel. Every mutation in a public
+// operation goes through a txn so it can be undone if the operation's batch fails.
+type state struct {
+	lamport   uint64
+	log       msgLog
+	hints     map[string][]byte   // persisted retrieval hints of log messages
+	hintAsked map[string]struct{} // own ids the provider already answered "no hint" for
+	out       []*outEntry         // outgoing buffer, insertion order
+	outByID   map[string]*outEntry
+	in        map[string]*inEntry
+	waiting   map[string]map[string]struct{} // missing id -> ids of messages waiting on it
+	orep      map[string]*pb.OutgoingRepairEntry
+	irep      map[string]*pb.IncomingRepairEntry
+	bloom     *bloom.Rolling
+	nextSync  time.Time
+}
+
+type outEntry struct {
+	u *pb.UnacknowledgedMessage
+}
+
+type inEntry struct {
+	im      *pb.IncomingMessage
+	missing map[string]struct{}
+}
+
+func newState(b *bloom.Rolling) *state {
+	return &state{
+		log:       msgLog{byID: make(map[string]*pb.SdsMessage)},
+		hints:     make(map[string][]byte),
+		hintAsked: make(map[string]struct{}),
+		outByID:   make(map[string]*outEntry),
+		in:        make(map[string]*inEntry),
+		waiting:   make(map[string]map[string]struct{}),
+		orep:      make(map[string]*pb.OutgoingRepairEntry),
+		irep:      make(map[string]*pb.IncomingRepairEntry),
+		bloom:     b,
+	}
+}
+
+// msgLog is the local log ordered by (lamport, message id), oldest first.
+type msgLog struct {
+	entries []*pb.SdsMessage
+	byID    map[string]*pb.SdsMessage
+}
+
+func logCmp(a, b *pb.SdsMessage) int {
+	if c := cmp.Compare(a.GetLamportTimestamp(), b.GetLamportTimestamp()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.GetMessageId(), b.GetMessageId())
+}
+
+func (l *msgLog) has(id string) bool { _, ok := l.byID[id]; return ok }
+
+func (l *msgLog) get(id string) *pb.SdsMessage { return l.byID[id] }
+
+func (l *msgLog) len() int { return len(l.entries) }
+
+// insert adds a message that is not in the log yet.
+func (l *msgLog) insert(m *pb.SdsMessage) {
+	i, _ := slices.BinarySearchFunc(l.entries, m, logCmp)
+	l.entries = slices.Insert(l.entries, i, m)
+	l.byID[m.GetMessageId()] = m
+}
+
+// remove deletes a message and returns it (nil if absent).
+func (l *msgLog) remove(id string) *pb.SdsMessage {
+	m, ok := l.byID[id]
+	if !ok {
+		return nil
+	}
+	i, found := slices.BinarySearchFunc(l.entries, m, logCmp)
+	if found {
+		l.entries = slices.Delete(l.entries, i, i+1)
+	}
+	delete(l.byID, id)
+	return m
+}
+
+// isStub reports whether a log entry only records an id satisfied out of band
+// (MarkDependenciesMet): such entries carry no lamport timestamp and no content, count
+// for dependencies and duplicates, and are never offered in causal histories or repairs.
+func isStub(m *pb.SdsMessage) bool { return m.LamportTimestamp == nil }
+
+// stripBloom returns m without its bloom filter (a shallow copy when it had one): stored
+// messages never keep the sender's filter, which is only useful on receipt.
+func stripBloom(m *pb.SdsMessage) *pb.SdsMessage {
+	if m.BloomFilter == nil {
+		return m
+	}
+	return &pb.SdsMessage{
+		SenderId:         m.SenderId,
+		MessageId:        m.MessageId,
+		ChannelId:        m.ChannelId,
+		LamportTimestamp: m.LamportTimestamp,
+		CausalHistory:    m.CausalHistory,
+		RepairRequest:    m.RepairRequest,
+		Content:          m.Content,
+	}
+}
+
+func (s *state) outIndex(id string) int {
+	return slices.IndexFunc(s.out, func(e *outEntry) bool { return e.u.GetMessage().GetMessageId() == id })
+}
+
+// waitingOn returns the ids of buffered messages waiting for id, in (lamport, id) order.
+func (s *state) waitingOn(id string) []string {
+	w := s.waiting[id]
+	if len(w) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(w))
+	for wid := range w {
+		ids = append(ids, wid)
+	}
+	slices.SortFunc(ids, func(a, b string) int { return logCmp(s.in[a].im.GetMessage(), s.in[b].im.GetMessage()) })
+	return ids
+}
+
+func (s *state) indexIncoming(e *inEntry) {
+	id := e.im.GetMessage().GetMessageId()
+	for dep := range e.missing {
+		w := s.waiting[dep]
+		if w == nil {
+			w = make(map[string]struct{})
+			s.waiting[dep] = w
+		}
+		w[id] = struct{}{}
+	}
+}
+
+func (s *state) unindexIncoming(e *inEntry) {
+	id := e.im.GetMessage().GetMessageId()
+	for dep := range e.missing {
+		if w := s.waiting[dep]; w != nil {
+			delete(w, id)
+			if len(w) == 0 {
+				delete(s.waiting, dep)
+			}
+		}
+	}
+}
+
+func newInEntry(im *pb.IncomingMessage) *inEntry {
+	e := &inEntry{im: im, missing: make(map[string]struct{}, len(im.GetMissingDependencies()))}
+	for _, d := range im.GetMissingDependencies() {
+		e.missing[d] = struct{}{}
+	}
+	return e
+}
+
+// snapshot renders the state in the persisted form (the bloom excepted).
+func (s *state) snapshot(channelID string) *pb.ChannelSnapshot {
+	snap := &pb.ChannelSnapshot{ChannelId: channelID, LamportTimestamp: s.lamport}
+	snap.Log = append(snap.Log, s.log.entries...)
+	for _, e := range s.out {
+		snap.Outgoing = append(snap.Outgoing, e.u)
+	}
+	for _, id := range sortedKeys(s.in) {
+		snap.Incoming = append(snap.Incoming, s.in[id].im)
+	}
+	for _, id := range sortedKeys(s.orep) {
+		snap.OutgoingRepair = append(snap.OutgoingRepair, s.orep[id])
+	}
+	for _, id := range sortedKeys(s.irep) {
+		snap.IncomingRepair = append(snap.IncomingRepair, s.irep[id])
+	}
+	for _, id := range sortedKeys(s.hints) {
+		snap.RetrievalHints = append(snap.RetrievalHints, &pb.RetrievalHint{MessageId: id, RetrievalHint: s.hints[id]})
+	}
+	return snap
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

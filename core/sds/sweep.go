@@ -1,0 +1,252 @@
+package sds
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/sdskit/sdskit/core/sdserr"
+	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// MarkDependenciesMet records ids as satisfied out of band (e.g. fetched from a store):
+// they count as present in the local log from now on (for waiting messages and for
+// later ones), pending SDS-R work for them is dropped, and the messages they unblock are
+// delivered in causal order.
+func (m *Manager) MarkDependenciesMet(ctx context.Context, channelID string, ids []string) error {
+	const op = "MarkDependenciesMet"
+	for _, id := range ids {
+		if err := m.checkID(op, "message id", id); err != nil {
+			return err
+		}
+	}
+	return m.run(ctx, op, channelID, func(t *txn) error {
+		for _, id := range ids {
+			t.orepRemove(id)
+			t.irepRemove(id)
+			if t.s.log.has(id) {
+				continue
+			}
+			if e := t.s.in[id]; e != nil {
+				// We hold the message itself, only its own dependencies are missing: the
+				// application vouches for it, so deliver it.
+				t.inRemove(id)
+				t.deliver(e.im.GetMessage())
+				continue
+			}
+			// A stub entry: no lamport, no content; it sorts oldest and is never offered
+			// in causal histories or repairs.
+			stub := &pb.SdsMessage{MessageId: id, ChannelId: t.ch}
+			t.logInsert(stub)
+			t.bloomAdds = append(t.bloomAdds, id)
+			for _, msg := range t.unblock(id) {
+				t.deliver(msg)
+			}
+		}
+		return nil
+	})
+}
+
+// RunSweeps runs every timer-driven duty that is due at the manager clock's current
+// time, on every loaded channel: resends and give-ups, lost-message timeouts, SDS-R
+// responses and expiries, and SyncDue events. Each channel's changes are one batch; a
+// channel whose batch fails keeps its memory unchanged, reports PersistenceFailed and
+// is retried on the next call. The returned error joins those failures.
+func (m *Manager) RunSweeps(ctx context.Context) error {
+	const op = "RunSweeps"
+	if err := m.enter(op); err != nil {
+		return err
+	}
+	ids := m.Channels()
+	m.leave()
+	var errs []error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return sdserr.Wrap(sdserr.Cancelled, op, err)
+		}
+		if err := m.sweepChannel(ctx, id); err != nil {
+			if sdserr.CodeOf(err) == sdserr.Closed {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) sweepChannel(ctx context.Context, channelID string) error {
+	const op = "Sweep"
+	if err := m.enter(op); err != nil {
+		return err
+	}
+	defer m.drain()
+	defer m.leave()
+	c, err := m.loaded(op, channelID)
+	if err != nil {
+		return nil // removed meanwhile
+	}
+	defer c.mu.Unlock()
+	t := m.begin(c, op)
+	t.sweepIncoming()
+	t.sweepOutgoing()
+	t.sweepRepairs()
+	var sync []*pb.Event
+	if !t.now.Before(c.st.nextSync) {
+		c.st.nextSync = t.now.Add(m.syncDelay())
+		sync = append(sync, &pb.Event{Event: &pb.Event_SyncDue{SyncDue: &pb.SyncDue{ChannelId: channelID}}})
+	}
+	if err := t.commit(ctx); err != nil {
+		m.log.Warn("sds: sweep could not persist; will retry", "channel", channelID, "err", err)
+		m.enqueue(append([]*pb.Event{{Event: &pb.Event_PersistenceFailed{PersistenceFailed: &pb.PersistenceFailed{
+			ChannelId: channelID, Operation: op, Detail: err.Error()}}}}, sync...))
+		return err
+	}
+	m.enqueue(append(t.events, sync...))
+	return nil
+}
+
+// sweepIncoming delivers buffered messages left without missing dependencies and handles
+// messages that waited longer than IncomingTimeout.
+func (t *txn) sweepIncoming() {
+	s, m := t.s, t.m
+	var ready, expired []*inEntry
+	for _, e := range s.in {
+		switch {
+		case len(e.missing) == 0:
+			ready = append(ready, e)
+		case m.cfg.IncomingTimeout > 0 && !t.now.Before(time.UnixMilli(e.im.GetReceivedAtUnixMs()).Add(m.cfg.IncomingTimeout)):
+			expired = append(expired, e)
+		}
+	}
+	byLog := func(a, b *inEntry) int { return logCmp(a.im.GetMessage(), b.im.GetMessage()) }
+	slices.SortFunc(ready, byLog)
+	slices.SortFunc(expired, byLog)
+	for _, e := range ready {
+		id := e.im.GetMessage().GetMessageId()
+		if s.in[id] != e {
+			continue
+		}
+		t.inRemove(id)
+		t.deliver(e.im.GetMessage())
+	}
+	for _, e := range expired {
+		id := e.im.GetMessage().GetMessageId()
+		if s.in[id] == nil { // delivered by an earlier cascade of this sweep
+			continue
+		}
+		e = s.in[id]
+		var missing []*pb.HistoryEntry
+		for _, h := range e.im.GetMessage().GetCausalHistory() {
+			if _, ok := e.missing[h.GetMessageId()]; ok {
+				missing = append(missing, h)
+			}
+		}
+		deliver := m.cfg.LostPolicy == LostDeliver
+		t.emit(&pb.Event{Event: &pb.Event_MessageLost{MessageLost: &pb.MessageLost{
+			ChannelId: t.ch, MessageId: id, Missing: missing, Delivered: deliver}}})
+		t.inRemove(id)
+		if deliver {
+			t.deliver(e.im.GetMessage())
+		} else if _, ok := s.hints[id]; ok {
+			hint := s.hints[id]
+			delete(s.hints, id)
+			t.onUndo(func() { s.hints[id] = hint })
+		}
+	}
+}
+
+// sweepOutgoing requests resends of overdue unacknowledged messages, with exponential
+// backoff, and gives up after MaxResendAttempts.
+func (t *txn) sweepOutgoing() {
+	m := t.m
+	now := t.nowMs()
+	for _, e := range slices.Clone(t.s.out) {
+		u := e.u
+		if u.GetNextResendAtUnixMs() > now {
+			continue
+		}
+		id := u.GetMessage().GetMessageId()
+		attempts := u.GetResendAttempts()
+		if int(attempts) >= m.cfg.MaxResendAttempts {
+			t.outRemove(id)
+			t.emit(&pb.Event{Event: &pb.Event_MessageUnacknowledged{MessageUnacknowledged: &pb.MessageUnacknowledged{
+				ChannelId: t.ch, MessageId: id, ResendAttempts: attempts}}})
+			continue
+		}
+		attempts++
+		nu := proto.CloneOf(u)
+		nu.ResendAttempts = attempts
+		nu.NextResendAtUnixMs = t.now.Add(m.resendDelay(attempts)).UnixMilli()
+		t.outPut(nu)
+		t.emit(&pb.Event{Event: &pb.Event_ResendRequested{ResendRequested: &pb.ResendRequested{
+			ChannelId: t.ch, MessageId: id, WireBytes: u.GetWireBytes(), Attempt: attempts}}})
+	}
+}
+
+// resendDelay is the wait after the attempts-th resend: ResendInterval · Backoff^attempts,
+// capped at MaxResendInterval.
+func (m *Manager) resendDelay(attempts uint32) time.Duration {
+	d := float64(m.cfg.ResendInterval)
+	for i := uint32(0); i < attempts && d < float64(m.cfg.MaxResendInterval); i++ {
+		d *= m.cfg.ResendBackoff
+	}
+	return min(time.Duration(d), m.cfg.MaxResendInterval)
+}
+
+// sweepRepairs emits RepairReady for due SDS-R responses and drops outgoing requests
+// that stayed unsent for longer than T_max after they became due.
+func (t *txn) sweepRepairs() {
+	s, m := t.s, t.m
+	now := t.nowMs()
+	for _, id := range sortedKeys(s.irep) {
+		e := s.irep[id]
+		if e.GetRespondAtUnixMs() > now {
+			continue
+		}
+		t.irepRemove(id)
+		t.emit(&pb.Event{Event: &pb.Event_RepairReady{RepairReady: &pb.RepairReady{
+			ChannelId: t.ch, MessageId: id, WireBytes: e.GetCachedMessage()}}})
+	}
+	for _, id := range sortedKeys(s.orep) {
+		if now-s.orep[id].GetRequestAtUnixMs() > m.cfg.RepairTMax.Milliseconds() {
+			t.orepRemove(id)
+		}
+	}
+}
+
+// StartPeriodicTasks runs RunSweeps every SweepInterval on a background goroutine until
+// Close or ctx ends. Calling it again while running is a no-op.
+func (m *Manager) StartPeriodicTasks(ctx context.Context) error {
+	const op = "StartPeriodicTasks"
+	if err := m.enter(op); err != nil {
+		return err
+	}
+	defer m.leave()
+	m.taskMu.Lock()
+	defer m.taskMu.Unlock()
+	if m.taskCancel != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m.taskCancel = cancel
+	go func() {
+		tick := time.NewTicker(m.cfg.SweepInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := m.RunSweeps(ctx); err != nil {
+					if sdserr.CodeOf(err) == sdserr.Closed || sdserr.CodeOf(err) == sdserr.Cancelled {
+						return
+					}
+					m.log.Debug("sds: periodic sweep", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
