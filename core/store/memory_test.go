@@ -939,6 +939,9 @@ func TestMemoryConcurrent(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				if i%20 != 0 {
+					continue
+				}
 				if _, err := m.Load(ctx, ch); err != nil {
 					t.Error(err)
 					return
@@ -948,10 +951,12 @@ func TestMemoryConcurrent(t *testing.T) {
 	}
 	// Readers and failure toggles that touch no channel's data.
 	wg.Go(func() {
-		for range rounds {
+		for i := range rounds {
 			_ = m.Channels()
 			_ = m.Snapshot("ch-00")
-			_ = m.Clone()
+			if i%20 == 0 {
+				_ = m.Clone()
+			}
 			_ = m.Calls(store.OpSaveLamport)
 			m.HealOp(store.OpRemoveLogEntry)
 		}
@@ -968,8 +973,8 @@ func TestMemoryConcurrent(t *testing.T) {
 	if got := m.Batches(); got != channels*rounds {
 		t.Errorf("Batches() = %d, want %d", got, channels*rounds)
 	}
-	if got := m.Calls(store.OpLoadAllForChannel); got != channels*rounds {
-		t.Errorf("Calls(LoadAllForChannel) = %d, want %d", got, channels*rounds)
+	if got := m.Calls(store.OpLoadAllForChannel); got != channels*rounds/20 {
+		t.Errorf("Calls(LoadAllForChannel) = %d, want %d", got, channels*rounds/20)
 	}
 }
 

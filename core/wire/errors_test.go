@@ -81,8 +81,8 @@ func TestDecodeMalformed(t *testing.T) {
 		{"tag varint overflow", base().cat(varint10(0x02)), []string{"field tag at offset 6", "overflow"}},
 		{"tag field number beyond int32", base().cat(protowire.AppendVarint(nil, 1<<40)), []string{"field tag at offset 6"}},
 		{"truncated tag", base().cat([]byte{0xa2}), []string{"field tag at offset 6", "unexpected EOF"}},
-		{"reserved wire type 6", base().tag(1, 6), []string{"sender_id at offset 6: malformed reserved(6) value"}},
-		{"reserved wire type 7", base().tag(99, 7), []string{"unknown field 99", "reserved wire type"}},
+		{"reserved wire type 6", base().tag(1, 6), []string{"sender_id at offset 6: reserved wire type 6"}},
+		{"reserved wire type 7", base().tag(99, 7), []string{"unknown field 99 at offset 6: reserved wire type 7"}},
 		{"entry field number 0", base().bytes(11, entry("a").cat([]byte{0})), []string{"field tag at offset 3", "invalid field number"}},
 
 		// Malformed values: varints and lengths.
@@ -103,8 +103,8 @@ func TestDecodeMalformed(t *testing.T) {
 		{"truncated inside entry", base().bytes(13, entry("abc")[:4]), []string{"repair_request[0].message_id", "unexpected EOF"}},
 
 		// Groups.
-		{"stray end group", base().tag(50, protowire.EndGroupType), []string{"unknown field 50", "end-group"}},
-		{"end group of known field", base().tag(3, protowire.EndGroupType), []string{"channel_id", "end-group"}},
+		{"stray end group", base().tag(50, protowire.EndGroupType), []string{"unknown field 50 at offset 6: end-group marker without a start-group"}},
+		{"end group of known field", base().tag(3, protowire.EndGroupType), []string{"channel_id at offset 6: end-group marker without a start-group"}},
 		{"unterminated group", base().tag(50, protowire.StartGroupType).varint(1, 1), []string{"unknown field 50", "unexpected EOF"}},
 		{"mismatched end group", base().tag(50, protowire.StartGroupType).tag(51, protowire.EndGroupType), []string{"mismatching end group"}},
 		{"group too deep", base().cat(deepGroups(20000)), []string{"unknown field 50", "start-group"}},

@@ -220,8 +220,12 @@ func consumeField(b []byte, off int, p fieldPath) (field, int, *sdserr.Error) {
 		f.v, m = protowire.ConsumeVarint(b[n:])
 	case protowire.BytesType:
 		f.b, m = protowire.ConsumeBytes(b[n:])
-	default:
+	case protowire.EndGroupType:
+		return field{}, 0, deserr("%s at offset %d: end-group marker without a start-group", p.name(num), off)
+	case protowire.Fixed32Type, protowire.Fixed64Type, protowire.StartGroupType:
 		m = protowire.ConsumeFieldValue(num, typ, b[n:])
+	default:
+		return field{}, 0, deserr("%s at offset %d: reserved wire type %d", p.name(num), off, typ)
 	}
 	if m < 0 {
 		return field{}, 0, parseErr(protowire.ParseError(m), "%s at offset %d: malformed %s value",
