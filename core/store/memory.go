@@ -60,7 +60,9 @@ func NewMemory() *Memory {
 
 var _ Backend = (*Memory)(nil)
 
-// Apply applies every op of the batch or none of them.
+// Apply applies every op of the batch or none of them. A malformed batch is rejected
+// with ErrInvalidBatch and an injected failure with an *InjectedError; either way the
+// stored state is left exactly as it was.
 func (m *Memory) Apply(ctx context.Context, batch *pb.PersistenceBatch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -352,6 +354,7 @@ type memChannel struct {
 	incomingRepair *orderedTable[*pb.IncomingRepairEntry]
 }
 
+// newMemChannel returns a channel with empty tables.
 func newMemChannel() *memChannel {
 	return &memChannel{
 		log:            map[string]*pb.SdsMessage{},
@@ -370,6 +373,7 @@ func (ch *memChannel) empty() bool {
 		len(ch.outgoingRepair.rows) == 0 && len(ch.incomingRepair.rows) == 0
 }
 
+// clone copies the channel's tables; the immutable stored messages are shared.
 func (ch *memChannel) clone() *memChannel {
 	return &memChannel{
 		hasLamport:     ch.hasLamport,
@@ -390,11 +394,13 @@ type orderedTable[T proto.Message] struct {
 	rows map[string]orderedRow[T]
 }
 
+// orderedRow is one row of an orderedTable with its insertion sequence number.
 type orderedRow[T proto.Message] struct {
 	seq uint64
 	val T
 }
 
+// newOrderedTable returns an empty table.
 func newOrderedTable[T proto.Message]() *orderedTable[T] {
 	return &orderedTable[T]{rows: map[string]orderedRow[T]{}}
 }
@@ -431,6 +437,7 @@ func (t *orderedTable[T]) values() []T {
 	return out
 }
 
+// clone copies the table; the immutable row values are shared.
 func (t *orderedTable[T]) clone() *orderedTable[T] {
 	return &orderedTable[T]{next: t.next, rows: maps.Clone(t.rows)}
 }
@@ -438,6 +445,7 @@ func (t *orderedTable[T]) clone() *orderedTable[T] {
 // undoLog records how to revert the writes of a batch, in the order they were made.
 type undoLog struct{ steps []func() }
 
+// add records one step that reverts the latest write.
 func (u *undoLog) add(step func()) { u.steps = append(u.steps, step) }
 
 // rollback reverts every recorded write, newest first.

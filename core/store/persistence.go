@@ -89,11 +89,13 @@ func FromPersistence(p Persistence) Backend {
 	return &persistenceBackend{p: p, tx: tx}
 }
 
+// persistenceBackend is the Backend FromPersistence returns.
 type persistenceBackend struct {
 	p  Persistence
 	tx Transactional // nil when p has no transactions
 }
 
+// Apply makes the batch's typed calls, inside a transaction when the host has them.
 func (b *persistenceBackend) Apply(ctx context.Context, batch *pb.PersistenceBatch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("persistence: apply: %w", err)
@@ -130,6 +132,7 @@ func (b *persistenceBackend) Apply(ctx context.Context, batch *pb.PersistenceBat
 	return nil
 }
 
+// Load calls LoadAllForChannel and normalizes its snapshot.
 func (b *persistenceBackend) Load(ctx context.Context, channelID string) (*pb.ChannelSnapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("persistence: load: %w", err)
