@@ -70,9 +70,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/...
 
 ## demo: the main job
+# Until the cross-language demo lands (issue 8), the main job is the Go core's group chat:
+# participants over a lossy, duplicating, delaying network, one restarted from its store.
 demo:
-	@echo "make demo: the group-chat demo across Go, Python and TypeScript peers is coming soon (issue 8)."
-	@echo "Until then, try the Go core: 'make test-go' runs the 10-peer lossy-bus simulation."
+	$(GO) run ./cmd/sdskit demo
 
 clean:
 	rm -rf $(BIN)

@@ -74,6 +74,7 @@ func ConfigFromProto(c *pb.Config) (sds.Config, error) {
 	setMs("repair_t_max_ms", &cfg.RepairTMax, c.RepairTMaxMs)
 	setInt(&cfg.NumResponseGroups, c.NumResponseGroups)
 	setInt(&cfg.MaxRepairRequests, c.MaxRepairRequests)
+	setInt(&cfg.MaxRepairAttempts, c.MaxRepairAttempts)
 	if tooLong != "" {
 		return cfg, sdserr.New(sdserr.InvalidArgument, "Config", "%s: over the maximum of %d ms", tooLong, maxDurationMs)
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	NumResponseGroups int
 	// MaxRepairRequests is the number of repair requests attached to each message.
 	MaxRepairRequests int
+	// MaxRepairAttempts is how often one missing message is requested: a request whose
+	// answer is lost is re-armed with a fresh T_req until the message arrives or this
+	// many requests went out.
+	MaxRepairAttempts int
 	// Limits bounds what is accepted from the network.
 	Limits wire.Limits
 }
@@ -93,6 +97,7 @@ func DefaultConfig() Config {
 		RepairTMax:            120 * time.Second,
 		NumResponseGroups:     1,
 		MaxRepairRequests:     3,
+		MaxRepairAttempts:     5,
 		Limits:                wire.DefaultLimits(),
 	}
 }
@@ -164,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRepairRequests < 0 || c.MaxRepairRequests > c.limits().MaxRepairRequests {
 		return bad("MaxRepairRequests", "in [0, Limits.MaxRepairRequests]", c.MaxRepairRequests)
+	}
+	if c.MaxRepairAttempts < 1 || c.MaxRepairAttempts > 1000 {
+		return bad("MaxRepairAttempts", "in [1, 1000]", c.MaxRepairAttempts)
 	}
 	l := c.Limits
 	for _, f := range []struct {

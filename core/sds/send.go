@@ -168,9 +168,10 @@ func (t *txn) causalHistory() []*pb.HistoryEntry {
 	return rev
 }
 
-// takeRepairRequests removes and returns up to MaxRepairRequests outgoing repair entries
-// whose T_req has passed, most overdue first (ties by id). As in nim-sds a request is
-// sent once; if the message still does not arrive, the next gap detection re-arms it.
+// takeRepairRequests returns up to MaxRepairRequests outgoing repair entries whose T_req
+// has passed, most overdue first (ties by id). Unlike nim-sds, which sends a request once
+// and forgets it, an attached request is re-armed with a fresh T_req so that a lost
+// request or a lost answer is retried, up to MaxRepairAttempts requests.
 func (t *txn) takeRepairRequests() []*pb.HistoryEntry {
 	s := t.s
 	now := t.nowMs()
@@ -191,8 +192,16 @@ func (t *txn) takeRepairRequests() []*pb.HistoryEntry {
 	}
 	var out []*pb.HistoryEntry
 	for _, e := range due {
+		id := e.GetEntry().GetMessageId()
 		out = append(out, e.GetEntry())
-		t.orepRemove(e.GetEntry().GetMessageId())
+		attempts := e.GetAttempts() + 1
+		if int(attempts) >= t.m.cfg.MaxRepairAttempts {
+			t.orepRemove(id)
+			continue
+		}
+		delay := t.m.prof.TReq(t.m.participant, id, t.m.cfg.RepairTMin, t.m.cfg.RepairTMax)
+		t.orepPut(&pb.OutgoingRepairEntry{Entry: e.GetEntry(), RequestAtUnixMs: t.now.Add(delay).UnixMilli(),
+			DetectedAtUnixMs: e.GetDetectedAtUnixMs(), Attempts: attempts})
 	}
 	return out
 }

@@ -31,6 +31,7 @@ func (e *InjectedError) Error() string { return "injected failure: " + e.Op }
 // Load the read itself. A done context, FailAll or a malformed batch stops a call before
 // any op is attempted.
 //
+// RemoveLogEntry also deletes the message's retrieval hint, as the contract says.
 // Stored messages are clones of what Apply received and Load hands out clones, so
 // callers may reuse or mutate their messages freely.
 type Memory struct {
@@ -144,7 +145,9 @@ func (m *Memory) applyOp(channelID string, op *pb.PersistenceOp, undo *undoLog) 
 		mapPut(m.channelForWrite(channelID, undo).log, msg.GetMessageId(), msg, undo)
 	case *pb.PersistenceOp_RemoveLogEntry:
 		if ch := m.channels[channelID]; ch != nil {
-			mapDelete(ch.log, o.RemoveLogEntry.GetMessageId(), undo)
+			id := o.RemoveLogEntry.GetMessageId()
+			mapDelete(ch.log, id, undo)
+			mapDelete(ch.hints, id, undo) // the hint goes with its message
 		}
 	case *pb.PersistenceOp_SetRetrievalHint:
 		r := o.SetRetrievalHint

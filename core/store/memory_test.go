@@ -227,6 +227,12 @@ func TestMemoryOps(t *testing.T) {
 			want:  &pb.ChannelSnapshot{ChannelId: chA, Log: []*pb.SdsMessage{sdsMsg("m2", 2)}},
 		},
 		{
+			name:  "RemoveLogEntry deletes the message's retrieval hint",
+			setup: []*pb.PersistenceOp{appendLog(chA, sdsMsg("m1", 1)), setHint(chA, "m1", "h1"), setHint(chA, "m2", "h2"), setHint(chA, "orphan", "h3")},
+			ops:   []*pb.PersistenceOp{removeLog(chA, "m1"), removeLog(chA, "orphan")},
+			want:  &pb.ChannelSnapshot{ChannelId: chA, RetrievalHints: []*pb.RetrievalHint{{MessageId: "m2", RetrievalHint: []byte("h2")}}},
+		},
+		{
 			name: "SetRetrievalHint upserts, sorted by id",
 			ops:  []*pb.PersistenceOp{setHint(chA, "b", "hb"), setHint(chA, "a", "old"), setHint(chA, "a", "ha")},
 			want: &pb.ChannelSnapshot{ChannelId: chA, RetrievalHints: []*pb.RetrievalHint{

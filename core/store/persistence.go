@@ -19,7 +19,7 @@ type Persistence interface {
 	SaveLamport(ctx context.Context, req *pb.SaveLamportRequest) error
 	// AppendLogEntry upserts a message of the local log, keyed (channel, message id).
 	AppendLogEntry(ctx context.Context, req *pb.AppendLogEntryRequest) error
-	// RemoveLogEntry deletes a message from the local log.
+	// RemoveLogEntry deletes a message from the local log, and its retrieval hint.
 	RemoveLogEntry(ctx context.Context, req *pb.RemoveLogEntryRequest) error
 	// SetRetrievalHint upserts the retrieval hint of a log message.
 	SetRetrievalHint(ctx context.Context, req *pb.SetRetrievalHintRequest) error

@@ -32,8 +32,10 @@ const (
 	opExtract = "ExtractChannelID"
 )
 
+// specCodec is the stateless codec of the spec profile; it is safe for concurrent use.
 type specCodec struct{}
 
+// Name returns "spec".
 func (specCodec) Name() string { return "spec" }
 
 // ---------------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ func (specCodec) Encode(m *sdskitv1.SdsMessage) ([]byte, error) {
 	size := sizeMessage(m)
 	b := appendMessage(make([]byte, 0, size), m)
 	if len(b) != size { // cannot happen; guards against a size/append mismatch
-		return nil, sdserr.New(sdserr.Serialization, opEncode, "encoded %d bytes, computed %d", len(b), size)
+		return nil, sdserr.New(sdserr.Internal, opEncode, "encoded %d bytes, computed %d", len(b), size)
 	}
 	return b, nil
 }
@@ -202,8 +204,7 @@ type field struct {
 	b   []byte // payload of a length-delimited field; aliases the input
 }
 
-// consumeField parses the field record at the start of b (b must be non-empty) and
-// returns it with its total length. Groups and fixed-width values are validated and
+// consumeField parses the field record at the start of b and returns it with its total length. Groups and fixed-width values are validated and
 // skipped. off is b's offset in the message, used in error messages only.
 func consumeField(b []byte, off int, p fieldPath) (field, int, *sdserr.Error) {
 	num, typ, n := protowire.ConsumeTag(b)

@@ -191,10 +191,12 @@ type OutgoingRepairEntry struct {
 	Entry *HistoryEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
 	// From when the request may be attached to an outgoing message (T_req deadline, Unix ms).
 	RequestAtUnixMs int64 `protobuf:"varint,2,opt,name=request_at_unix_ms,json=requestAtUnixMs,proto3" json:"request_at_unix_ms,omitempty"`
-	// When the gap was detected (Unix ms); the entry expires T_max after request_at.
+	// When the gap was detected (Unix ms).
 	DetectedAtUnixMs int64 `protobuf:"varint,3,opt,name=detected_at_unix_ms,json=detectedAtUnixMs,proto3" json:"detected_at_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How many times the request was attached to an outgoing message so far.
+	Attempts      uint32 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OutgoingRepairEntry) Reset() {
@@ -244,6 +246,13 @@ func (x *OutgoingRepairEntry) GetRequestAtUnixMs() int64 {
 func (x *OutgoingRepairEntry) GetDetectedAtUnixMs() int64 {
 	if x != nil {
 		return x.DetectedAtUnixMs
+	}
+	return 0
+}
+
+func (x *OutgoingRepairEntry) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
 	}
 	return 0
 }
@@ -587,7 +596,8 @@ func (x *AppendLogEntryRequest) GetMessage() *SdsMessage {
 	return nil
 }
 
-// RemoveLogEntryRequest deletes a message from the local log; absent is success.
+// RemoveLogEntryRequest deletes a message from the local log together with its retrieval
+// hint; absent is success.
 type RemoveLogEntryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The channel id.
@@ -1594,11 +1604,12 @@ const file_sdskit_v1_state_proto_rawDesc = "" +
 	"\x0fIncomingMessage\x12/\n" +
 	"\amessage\x18\x01 \x01(\v2\x15.sdskit.v1.SdsMessageR\amessage\x121\n" +
 	"\x14missing_dependencies\x18\x02 \x03(\tR\x13missingDependencies\x12-\n" +
-	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\"\xa0\x01\n" +
+	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\"\xbc\x01\n" +
 	"\x13OutgoingRepairEntry\x12-\n" +
 	"\x05entry\x18\x01 \x01(\v2\x17.sdskit.v1.HistoryEntryR\x05entry\x12+\n" +
 	"\x12request_at_unix_ms\x18\x02 \x01(\x03R\x0frequestAtUnixMs\x12-\n" +
-	"\x13detected_at_unix_ms\x18\x03 \x01(\x03R\x10detectedAtUnixMs\"\x98\x01\n" +
+	"\x13detected_at_unix_ms\x18\x03 \x01(\x03R\x10detectedAtUnixMs\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\rR\battempts\"\x98\x01\n" +
 	"\x13IncomingRepairEntry\x12-\n" +
 	"\x05entry\x18\x01 \x01(\v2\x17.sdskit.v1.HistoryEntryR\x05entry\x12%\n" +
 	"\x0ecached_message\x18\x02 \x01(\fR\rcachedMessage\x12+\n" +
