@@ -60,6 +60,7 @@ func ConfigFromProto(c *pb.Config) (sds.Config, error) {
 	setFloat(&cfg.BloomErrorRate, c.BloomErrorRate)
 	setInt(&cfg.MaxMessageHistory, c.MaxMessageHistory)
 	setInt(&cfg.MaxCausalHistory, c.MaxCausalHistory)
+	setInt(&cfg.SyncCausalHistory, c.SyncCausalHistory)
 	setInt(&cfg.MaxMessageSize, c.MaxMessageSize)
 	setMs("resend_interval_ms", &cfg.ResendInterval, c.ResendIntervalMs)
 	setFloat(&cfg.ResendBackoff, c.ResendBackoff)

@@ -479,6 +479,7 @@ func TestResponseCancellationOnlyOneRebroadcastOnTheWire(t *testing.T) {
 	alice, bob, carol := ps[0], ps[1], ps[2]
 
 	b.send(alice, "m1", []byte{1}, "bob")
+	b.drain()
 	b.send(carol, "m2", []byte{2})
 	b.drain()
 	if !bob.hasOutgoingRepair("m1") {
@@ -518,21 +519,29 @@ func TestCancellationOnIncomingRepairRequestPeerDropsItsOwnPendingRequest(t *tes
 	bob, carol := ps[1], ps[2]
 
 	b.send(ps[0], "m1", []byte{1}, "bob", "carol")
+	b.drain()
 	b.send(ps[0], "m2", []byte{2})
 	b.drain()
 	if !bob.hasOutgoingRepair("m1") || !carol.hasOutgoingRepair("m1") {
 		t.Fatalf("outgoing repair entries for m1: bob %v, carol %v; want both", bob.hasOutgoingRepair("m1"), carol.hasOutgoingRepair("m1"))
 	}
-	// Bob's T_req fires first: move to it exactly (carol's may be earlier or later, but
-	// a wrap only attaches requests of the wrapping peer).
-	b.clk.Set(time.UnixMilli(bob.snapshot().GetOutgoingRepair()[0].GetRequestAtUnixMs()))
+	// Both T_req have passed; bob sends first.
+	b.clk.Advance(cfg.RepairTMax)
 	data := b.send(bob, "m3", []byte{3})
 	if req := b.decode(data).GetRepairRequest(); len(req) != 1 || req[0].GetMessageId() != "m1" {
 		t.Fatalf("m3 repair_request = %v, want [m1]", req)
 	}
 	b.drain()
-	if carol.hasOutgoingRepair("m1") {
-		t.Fatal("carol kept her own outgoing repair entry for m1 after bob's request")
+	// Carol must not send her own request for m1 now: nim-sds drops her entry; sdskit
+	// postpones it by a fresh T_req (so that she still asks if bob's answer is lost).
+	for _, e := range carol.snapshot().GetOutgoingRepair() {
+		if e.GetEntry().GetMessageId() == "m1" && e.GetRequestAtUnixMs() <= b.clk.Now().UnixMilli() {
+			t.Fatalf("carol's request for m1 is still due (T_req %d ≤ now %d) after bob's request", e.GetRequestAtUnixMs(), b.clk.Now().UnixMilli())
+		}
+	}
+	data = b.send(carol, "m4", []byte{4})
+	if req := b.decode(data).GetRepairRequest(); len(req) != 0 {
+		t.Fatalf("carol's next message repeats the request: %v", req)
 	}
 }
 
@@ -586,39 +595,73 @@ func TestResponseGroupFilteringOnlyGroupMembersRespond(t *testing.T) {
 }
 
 func TestMultiGapBatchRepairManyMissingDepsSplitAcrossRequests(t *testing.T) {
-	cfg := busScenarioConfig()
-	cfg.MaxCausalHistory = 10 // nim-sds's default, so that m6 references m1..m5
-	b, ps := newScenarioBus(t, cfg, "alice", "bob")
-	alice, bob := ps[0], ps[1]
-	for i := 1; i <= 5; i++ {
-		b.send(alice, fmt.Sprintf("m%d", i), []byte{byte(i)}, "bob")
-	}
-	b.send(alice, "m6", []byte{6})
-	b.drain()
-	if n := len(bob.snapshot().GetOutgoingRepair()); n != 5 {
-		t.Fatalf("bob has %d outgoing repair entries, want 5", n)
-	}
-	b.clk.Advance(cfg.RepairTMax)
-	data, err := bob.m.WrapOutgoingMessage(b.ctx, busChannel, "bob-msg-1", []byte{99})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := b.decode(data).GetRepairRequest()
-	if len(req) == 0 || len(req) > cfg.MaxRepairRequests {
-		t.Fatalf("bob-msg-1 carries %d repair requests, want 1..%d", len(req), cfg.MaxRepairRequests)
-	}
-	if n := len(bob.snapshot().GetOutgoingRepair()); n != 5-len(req) {
-		t.Fatalf("bob has %d outgoing repair entries after attaching %d, want %d", n, len(req), 5-len(req))
-	}
-	// The attached ones are the most overdue (earliest T_req, ties by id).
-	var left []string
-	for _, e := range bob.snapshot().GetOutgoingRepair() {
-		left = append(left, e.GetEntry().GetMessageId())
-	}
-	for _, r := range req {
-		if slices.Contains(left, r.GetMessageId()) {
-			t.Fatalf("attached request %s is still buffered", r.GetMessageId())
-		}
+	// nim-sds sends a request once and forgets it (MaxRepairAttempts = 1): the buffer
+	// shrinks by exactly the number attached. With more attempts the attached entries
+	// stay, re-armed with a fresh T_req, and the next message carries the others.
+	for _, attempts := range []int{1, DefaultConfig().MaxRepairAttempts} {
+		t.Run(fmt.Sprintf("MaxRepairAttempts=%d", attempts), func(t *testing.T) {
+			cfg := busScenarioConfig()
+			cfg.MaxCausalHistory = 10 // nim-sds's default, so that m6 references m1..m5
+			cfg.MaxRepairAttempts = attempts
+			b, ps := newScenarioBus(t, cfg, "alice", "bob")
+			alice, bob := ps[0], ps[1]
+			for i := 1; i <= 5; i++ {
+				b.send(alice, fmt.Sprintf("m%d", i), []byte{byte(i)}, "bob")
+				b.drain()
+			}
+			b.send(alice, "m6", []byte{6})
+			b.drain()
+			if n := len(bob.snapshot().GetOutgoingRepair()); n != 5 {
+				t.Fatalf("bob has %d outgoing repair entries, want 5", n)
+			}
+			b.clk.Advance(cfg.RepairTMax) // all five are due
+			before := bob.snapshot().GetOutgoingRepair()
+			data, err := bob.m.WrapOutgoingMessage(b.ctx, busChannel, "bob-msg-1", []byte{99})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := b.decode(data).GetRepairRequest()
+			if len(req) != cfg.MaxRepairRequests {
+				t.Fatalf("bob-msg-1 carries %d repair requests, want %d (MaxRepairRequests)", len(req), cfg.MaxRepairRequests)
+			}
+			// The attached ones are the most overdue (earliest T_req, ties by id).
+			slices.SortFunc(before, func(x, y *pb.OutgoingRepairEntry) int {
+				if c := x.GetRequestAtUnixMs() - y.GetRequestAtUnixMs(); c != 0 {
+					return int(c)
+				}
+				return strings.Compare(x.GetEntry().GetMessageId(), y.GetEntry().GetMessageId())
+			})
+			for i, r := range req {
+				if want := before[i].GetEntry().GetMessageId(); r.GetMessageId() != want {
+					t.Fatalf("request %d is %s, want the most overdue %s", i, r.GetMessageId(), want)
+				}
+			}
+			now := b.clk.Now().UnixMilli()
+			after := bob.snapshot().GetOutgoingRepair()
+			due := 0
+			for _, e := range after {
+				if e.GetRequestAtUnixMs() <= now {
+					due++
+				}
+			}
+			if attempts == 1 {
+				if len(after) != 5-len(req) {
+					t.Fatalf("bob has %d outgoing repair entries after attaching %d, want %d", len(after), len(req), 5-len(req))
+				}
+			} else if len(after) != 5 {
+				t.Fatalf("bob has %d outgoing repair entries, want all 5 (the attached ones re-armed)", len(after))
+			}
+			if due != 5-len(req) {
+				t.Fatalf("%d entries still due after attaching %d, want %d", due, len(req), 5-len(req))
+			}
+			data, err = bob.m.WrapOutgoingMessage(b.ctx, busChannel, "bob-msg-2", []byte{100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(b.decode(data).GetRepairRequest()); n != 5-len(req) {
+				t.Fatalf("bob-msg-2 carries %d repair requests, want the remaining %d", n, 5-len(req))
+			}
+		})
 	}
 }
 
@@ -627,6 +670,7 @@ func TestMarkDependenciesMetExternallyClearsPendingRepairEntry(t *testing.T) {
 	b, ps := newScenarioBus(t, cfg, "alice", "bob")
 	bob := ps[1]
 	b.send(ps[0], "m1", []byte{1}, "bob")
+	b.drain()
 	b.send(ps[0], "m2", []byte{2})
 	b.drain()
 	if !bob.hasOutgoingRepair("m1") {

@@ -35,6 +35,10 @@ type Config struct {
 	MaxMessageHistory int
 	// MaxCausalHistory is the number of recent log entries attached to each message.
 	MaxCausalHistory int
+	// SyncCausalHistory is the number of recent log entries attached to sync messages:
+	// larger than MaxCausalHistory so that a peer that missed a message nobody references
+	// any more (it arrived late and fell out of every causal history) still detects the gap.
+	SyncCausalHistory int
 	// MaxMessageSize bounds the content of a message, in bytes.
 	MaxMessageSize int
 	// ResendInterval is how long an unacknowledged message waits before its first resend.
@@ -82,6 +86,7 @@ func DefaultConfig() Config {
 		BloomErrorRate:        0.001,
 		MaxMessageHistory:     1000,
 		MaxCausalHistory:      2,
+		SyncCausalHistory:     20,
 		MaxMessageSize:        1 << 20,
 		ResendInterval:        30 * time.Second,
 		ResendBackoff:         2,
@@ -124,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxCausalHistory < 0 || c.MaxCausalHistory > c.limits().MaxCausalHistory {
 		return bad("MaxCausalHistory", "in [0, Limits.MaxCausalHistory]", c.MaxCausalHistory)
+	}
+	if c.SyncCausalHistory < c.MaxCausalHistory || c.SyncCausalHistory > c.limits().MaxCausalHistory {
+		return bad("SyncCausalHistory", "in [MaxCausalHistory, Limits.MaxCausalHistory]", c.SyncCausalHistory)
 	}
 	if c.MaxMessageSize < 1 || c.MaxMessageSize > c.limits().MaxContentBytes {
 		return bad("MaxMessageSize", "in [1, Limits.MaxContentBytes]", c.MaxMessageSize)

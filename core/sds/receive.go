@@ -234,13 +234,21 @@ func (t *txn) acknowledge(id string) {
 }
 
 // handleRepairRequests processes a message's SDS-R repair requests: a peer asking for a
-// message cancels our own request for it, and we schedule a rebroadcast of messages we
-// hold whose original sender is known, if we are in the responder group.
+// message we also miss postpones our own request (its answer will reach us too; if it
+// is lost we still ask later — nim-sds drops the request and then waits forever), and we
+// schedule a rebroadcast of messages we hold whose original sender is known, if we are
+// in the responder group.
 func (t *txn) handleRepairRequests(msg *pb.SdsMessage) {
 	s, m := t.s, t.m
 	for _, e := range msg.GetRepairRequest() {
 		id := e.GetMessageId()
-		t.orepRemove(id)
+		if own, ok := s.orep[id]; ok {
+			delay := m.prof.TReq(m.participant, id, m.cfg.RepairTMin, m.cfg.RepairTMax)
+			if at := t.now.Add(delay).UnixMilli(); at > own.GetRequestAtUnixMs() {
+				t.orepPut(&pb.OutgoingRepairEntry{Entry: own.GetEntry(), RequestAtUnixMs: at,
+					DetectedAtUnixMs: own.GetDetectedAtUnixMs(), Attempts: own.GetAttempts()})
+			}
+		}
 		if m.participant == "" || e.GetSenderId() == "" {
 			continue
 		}

@@ -36,7 +36,7 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 		if t.s.knows(messageID) {
 			return sdserr.New(sdserr.InvalidArgument, op, "message id %q is already used on channel %q", messageID, channelID)
 		}
-		msg := t.newMessage(messageID, hints)
+		msg := t.newMessage(messageID, hints, m.cfg.MaxCausalHistory)
 		msg.Content = slices.Clone(content)
 		b, err := m.encode(op, msg)
 		if err != nil {
@@ -71,7 +71,7 @@ func (m *Manager) BuildSyncMessage(ctx context.Context, channelID string) ([]byt
 	}
 	var out []byte
 	err = m.run(ctx, op, channelID, func(t *txn) error {
-		msg := t.newMessage(m.newSyncID(), hints)
+		msg := t.newMessage(m.newSyncID(), hints, m.cfg.SyncCausalHistory)
 		b, err := m.encode(op, msg)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (m *Manager) encode(op string, msg *pb.SdsMessage) ([]byte, error) {
 // newMessage builds a content-less message with the next Lamport timestamp, causal
 // history, bloom filter and due repair requests, recording the clock bump and the
 // attached repair requests in t.
-func (t *txn) newMessage(messageID string, hints map[string][]byte) *pb.SdsMessage {
+func (t *txn) newMessage(messageID string, hints map[string][]byte, history int) *pb.SdsMessage {
 	m, s := t.m, t.s
 	lamport := max(m.prof.LamportNow(t.now), s.lamport+1)
 	t.setLamport(lamport)
@@ -138,17 +138,16 @@ func (t *txn) newMessage(messageID string, hints map[string][]byte) *pb.SdsMessa
 		MessageId:        messageID,
 		ChannelId:        t.ch,
 		LamportTimestamp: proto.Uint64(lamport),
-		CausalHistory:    t.causalHistory(),
+		CausalHistory:    t.causalHistory(history),
 		BloomFilter:      m.prof.EncodeBloom(s.bloom.Filter()),
 		RepairRequest:    t.takeRepairRequests(),
 	}
 }
 
-// causalHistory returns the newest MaxCausalHistory real (non-stub) log entries, oldest
-// first, each with its retrieval hint and original sender.
-func (t *txn) causalHistory() []*pb.HistoryEntry {
+// causalHistory returns the newest n real (non-stub) log entries, oldest first, each with
+// its retrieval hint and original sender.
+func (t *txn) causalHistory(n int) []*pb.HistoryEntry {
 	s := t.s
-	n := t.m.cfg.MaxCausalHistory
 	var rev []*pb.HistoryEntry
 	for i := s.log.len() - 1; i >= 0 && len(rev) < n; i-- {
 		msg := s.log.entries[i]
@@ -214,7 +213,7 @@ func (m *Manager) prefetchHints(ctx context.Context, op, channelID string) (map[
 	}
 	var ask []string
 	err := m.run(ctx, op, channelID, func(t *txn) error {
-		for _, e := range t.causalHistory() {
+		for _, e := range t.causalHistory(m.cfg.SyncCausalHistory) {
 			id := e.GetMessageId()
 			if len(e.GetRetrievalHint()) > 0 {
 				continue
