@@ -60,10 +60,12 @@ test-go: vet
 	$(GO) test -count=1 $(GOPKGS)
 	$(GO) test -count=1 -race ./core/...
 
-## fuzz: run every fuzz target for FUZZTIME each (corpus in testdata/fuzz)
+## fuzz: run every fuzz target for FUZZTIME each (seed corpora in each package's testdata/fuzz)
+FUZZPKGS := ./core/wire ./core/bloom ./core/hash
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./core/wire | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./core/wire || exit 1; done
+	@for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 ## bench: the core benchmarks (results recorded in docs/benchmarks.md)
 bench:
