@@ -5,10 +5,12 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 BUF       := $(BIN)/buf
 PGG       := $(BIN)/protoc-gen-go
+SDKGO     := $(BIN)/protoc-gen-sdskit-go
+GENMOD    := tools/generators
 GOPKGS    := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: all generate check lint-idl breaking drift test test-go test-race fuzz bench demo tools vet clean
+.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean
 
 all: test
 
@@ -24,16 +26,31 @@ $(BUF): tools/buf/go.mod | $(BIN)
 $(PGG): go.mod | $(BIN)
 	$(GO) build -o $(PGG) google.golang.org/protobuf/cmd/protoc-gen-go
 
-tools: $(BUF) $(PGG)
+# protoc-gen-sdskit-go (the sdskit Go generator) lives in its own module, tools/generators,
+# which links the generated gen/go/sdskit/v1 for the IDL's custom options. It is always
+# rebuilt (cheap with the build cache) so it never lags behind its source.
+plugin: | $(BIN)
+	cd $(GENMOD) && $(GO) build -o $(SDKGO) ./cmd/protoc-gen-sdskit-go
 
-## generate: regenerate all code from the IDL
-generate: tools
-	rm -rf gen/go
+tools: $(BUF) $(PGG) plugin
+
+## generate: regenerate all code from the IDL, from a clean gen/go
+# 1. protoc-gen-go alone (buf.gen.bootstrap.yaml, clean: true): fresh *.pb.go, which
+#    compile on their own, so the plugin can link the current options (docs/idl.md);
+# 2. build protoc-gen-sdskit-go against them;
+# 3. every plugin (buf.gen.yaml, clean: true), then compile the result.
+generate: $(BUF) $(PGG)
+	$(BUF) generate --template buf.gen.bootstrap.yaml
+	$(MAKE) --no-print-directory plugin
 	$(BUF) generate
 	$(GO) build ./gen/...
 
-## check: drift, lint and compatibility checks of the IDL
-check: drift lint-idl breaking
+## check: drift, lint and compatibility checks of the IDL, generator golden tests
+check: drift lint-idl breaking golden
+
+## golden: the generators' own tests (golden files of a fixture IDL, validation errors)
+golden:
+	cd $(GENMOD) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 drift: generate
 	@git add -N gen >/dev/null 2>&1 || true
@@ -46,10 +63,13 @@ lint-idl: $(BUF)
 # Compare against the committed image of the last released IDL (idl/baseline.binpb):
 # CI runs in a fresh clone, so a git-branch baseline would prove nothing.
 breaking: $(BUF)
-	cd idl && $(BUF) breaking --against baseline.binpb
+	@cd idl && $(BUF) breaking --against baseline.binpb || { \
+		echo "buf breaking: the IDL change above is incompatible with the released IDL (idl/baseline.binpb)." >&2; \
+		echo "Add a new field or rpc instead of changing one; for an intended break see docs/idl.md." >&2; exit 1; }
 
 vet:
 	$(GO) vet $(GOPKGS)
+	cd $(GENMOD) && $(GO) vet ./...
 	@test -z "$$(gofmt -l core gen tools sdk-go 2>/dev/null)" || (gofmt -l core gen tools sdk-go; echo "gofmt needed" >&2; exit 1)
 
 ## test: every test of the repository

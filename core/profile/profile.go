@@ -22,6 +22,9 @@ type Profile struct {
 	Hash bloom.Hasher
 	// EncodeBloom serialises a filter for the bloom_filter field.
 	EncodeBloom func(f *bloom.Filter) []byte
+	// AppendBloom is EncodeBloom appending to dst, so that a caller can reuse a buffer
+	// (every message carries the filter, ~18.7 KB at the default size).
+	AppendBloom func(dst []byte, f *bloom.Filter) []byte
 	// DecodeBloom parses a received bloom_filter field; ownK and ownM are our filter's
 	// parameters, for layouts that do not carry their own. An error means "unusable":
 	// the message is still processed without bloom acknowledgements.
@@ -44,6 +47,7 @@ var Spec = &Profile{
 	Codec:       wire.Spec,
 	Hash:        hash.WakuSDSJS,
 	EncodeBloom: func(f *bloom.Filter) []byte { return f.AppendBigEndian(make([]byte, 0, 8*bloom.Words(f.M()))) },
+	AppendBloom: func(dst []byte, f *bloom.Filter) []byte { return f.AppendBigEndian(dst) },
 	DecodeBloom: func(b []byte, k, m uint) (*bloom.Filter, error) {
 		// The layout has no header: a filter of another size cannot be interpreted.
 		return bloom.FromBigEndian(b, k, m, hash.WakuSDSJS)

@@ -107,6 +107,7 @@ type Manager struct {
 
 	taskMu     sync.Mutex
 	taskCancel context.CancelFunc
+	taskCtx    context.Context // the running task's context: done once the task stops
 }
 
 // New returns a manager for participantID (empty disables SDS-R answers and requests,

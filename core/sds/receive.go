@@ -70,7 +70,7 @@ func (m *Manager) UnwrapReceivedMessageWithHint(ctx context.Context, data []byte
 	if len(hint) > m.lim.MaxHintBytes {
 		return nil, sdserr.New(sdserr.InvalidArgument, op, "retrieval hint is %d bytes, over the %d-byte limit", len(hint), m.lim.MaxHintBytes)
 	}
-	msg, err := m.prof.Codec.Decode(data, m.lim)
+	msg, err := m.decodeReceived(data)
 	if err != nil {
 		return nil, sdserr.From(op, sdserr.Deserialization, err)
 	}
@@ -110,11 +110,26 @@ func (m *Manager) UnwrapReceivedMessageWithHint(ctx context.Context, data []byte
 	return res, nil
 }
 
+// decodeReceived decodes received bytes without copying their bloom filter when the
+// codec can: the filter is only read during this call (acknowledgements) and stripped
+// from every message the channel keeps (stripBloom).
+func (m *Manager) decodeReceived(data []byte) (*pb.SdsMessage, error) {
+	if d, ok := m.prof.Codec.(wire.BloomSharingDecoder); ok {
+		return d.DecodeSharingBloom(data, m.lim)
+	}
+	return m.prof.Codec.Decode(data, m.lim)
+}
+
 // receive applies a decoded content or sync message to the channel.
 func (t *txn) receive(msg *pb.SdsMessage, hint []byte, res *Unwrapped) {
 	s, m := t.s, t.m
 	id := msg.GetMessageId()
 	fromSelf := m.participant != "" && msg.GetSenderId() == m.participant
+	if res.Kind == KindSync && msg.GetSenderId() == m.participant && (fromSelf || slices.Contains(s.ownSyncs, id)) {
+		// Our own sync echoed back (recognised by its id when we have no participant id):
+		// it must not acknowledge our messages nor count as another peer's repair request.
+		return
+	}
 	if res.Kind == KindContent && s.knows(id) {
 		res.Kind = KindDuplicate
 		// A copy of a message we hold makes pending SDS-R work for it moot (this is how a

@@ -146,6 +146,14 @@ func (r *relRecorder) kinds() []string {
 	return out
 }
 
+// relQuietConfig is DefaultConfig without SyncDue events in tests that advance the
+// manual clock by hours.
+func relQuietConfig() Config {
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 10 * 365 * 24 * time.Hour
+	return cfg
+}
+
 // relPeer is a manager under test with its clock and event recorder.
 type relPeer struct {
 	*Manager

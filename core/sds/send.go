@@ -42,6 +42,7 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 		if err != nil {
 			return err
 		}
+		msg.BloomFilter = nil // the channel's scratch buffer (encodeBloom): never kept
 		now := t.nowMs()
 		t.outPut(&pb.UnacknowledgedMessage{
 			Message:            stripBloom(msg),
@@ -51,6 +52,11 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 		})
 		t.logInsert(msg)
 		t.bloomAdds = append(t.bloomAdds, messageID)
+		// Another peer's message may already wait for this id (an id collision, or a
+		// message relayed back to us before we logged it): it is satisfied now.
+		for _, ready := range t.unblock(messageID) {
+			t.deliver(ready)
+		}
 		out = b
 		return nil
 	})
@@ -76,6 +82,8 @@ func (m *Manager) BuildSyncMessage(ctx context.Context, channelID string) ([]byt
 		if err != nil {
 			return err
 		}
+		msg.BloomFilter = nil // the channel's scratch buffer (encodeBloom): never kept
+		t.s.rememberSync(msg.GetMessageId())
 		out = b
 		return nil
 	})
@@ -124,7 +132,11 @@ func (m *Manager) encode(op string, msg *pb.SdsMessage) ([]byte, error) {
 // attached repair requests in t.
 func (t *txn) newMessage(messageID string, hints map[string][]byte, history int) *pb.SdsMessage {
 	m, s := t.m, t.s
-	lamport := max(m.prof.LamportNow(t.now), s.lamport+1)
+	next := s.lamport + 1
+	if next == 0 { // saturate: a peer's lamport of 2^64-1 must not wrap our clock to 0
+		next = s.lamport
+	}
+	lamport := max(m.prof.LamportNow(t.now), next)
 	t.setLamport(lamport)
 	for id, h := range hints {
 		if len(h) > 0 && s.log.has(id) && len(s.hints[id]) == 0 {
@@ -139,9 +151,23 @@ func (t *txn) newMessage(messageID string, hints map[string][]byte, history int)
 		ChannelId:        t.ch,
 		LamportTimestamp: proto.Uint64(lamport),
 		CausalHistory:    t.causalHistory(history),
-		BloomFilter:      m.prof.EncodeBloom(s.bloom.Filter()),
+		BloomFilter:      t.encodeBloom(),
 		RepairRequest:    t.takeRepairRequests(),
 	}
+}
+
+// encodeBloom serialises the channel's bloom filter into the channel's scratch buffer
+// (when the profile can append): the result is only read by the encoder, which copies
+// it into the message bytes, so one buffer serves every message of the channel and a
+// send allocates the ~18.7 KB of a default filter once instead of twice. Callers clear
+// the message's BloomFilter after encoding it.
+func (t *txn) encodeBloom() []byte {
+	s, p := t.s, t.m.prof
+	if p.AppendBloom == nil {
+		return p.EncodeBloom(s.bloom.Filter())
+	}
+	s.bloomBuf = p.AppendBloom(s.bloomBuf[:0], s.bloom.Filter())
+	return s.bloomBuf
 }
 
 // causalHistory returns the newest n real (non-stub) log entries, oldest first, each with

@@ -33,7 +33,17 @@ type state struct {
 	orep      map[string]*pb.OutgoingRepairEntry
 	irep      map[string]*pb.IncomingRepairEntry
 	bloom     *bloom.Rolling
+	bloomBuf  []byte // scratch buffer of the encoded bloom filter (see txn.encodeBloom)
 	nextSync  time.Time
+	ownSyncs  []string // ids of our latest sync messages (memory-only), to recognise echoes
+}
+
+// rememberSync records the id of a sync message we built, keeping the newest 64.
+func (s *state) rememberSync(id string) {
+	if len(s.ownSyncs) >= 64 {
+		s.ownSyncs = append(s.ownSyncs[:0], s.ownSyncs[1:]...)
+	}
+	s.ownSyncs = append(s.ownSyncs, id)
 }
 
 type outEntry struct {
@@ -92,7 +102,13 @@ func (l *msgLog) remove(id string) *pb.SdsMessage {
 		return nil
 	}
 	i, found := slices.BinarySearchFunc(l.entries, m, logCmp)
-	if found {
+	switch {
+	case found && i == 0:
+		// Eviction of the oldest entry, once per delivery in steady state: O(1) instead
+		// of moving the whole log. Later appends reallocate and drop the freed prefix.
+		l.entries[0] = nil
+		l.entries = l.entries[1:]
+	case found:
 		l.entries = slices.Delete(l.entries, i, i+1)
 	}
 	delete(l.byID, id)

@@ -92,18 +92,20 @@ func (m *Manager) sweepChannel(ctx context.Context, channelID string) error {
 	t.sweepIncoming()
 	t.sweepOutgoing()
 	t.sweepRepairs()
-	var sync []*pb.Event
-	if !t.now.Before(c.st.nextSync) {
-		c.st.nextSync = t.now.Add(m.syncDelay())
-		sync = append(sync, &pb.Event{Event: &pb.Event_SyncDue{SyncDue: &pb.SyncDue{ChannelId: channelID}}})
-	}
 	if err := t.commit(ctx); err != nil {
+		// Memory stays as it was — the sync timer included — and PersistenceFailed is the
+		// only event: the next tick retries everything, SyncDue too.
 		m.log.Warn("sds: sweep could not persist; will retry", "channel", channelID, "err", err)
-		m.enqueue(append([]*pb.Event{{Event: &pb.Event_PersistenceFailed{PersistenceFailed: &pb.PersistenceFailed{
-			ChannelId: channelID, Operation: op, Detail: err.Error()}}}}, sync...))
+		m.enqueue([]*pb.Event{{Event: &pb.Event_PersistenceFailed{PersistenceFailed: &pb.PersistenceFailed{
+			ChannelId: channelID, Operation: op, Detail: err.Error()}}}})
 		return err
 	}
-	m.enqueue(append(t.events, sync...))
+	evs := t.events
+	if !t.now.Before(c.st.nextSync) {
+		c.st.nextSync = t.now.Add(m.syncDelay())
+		evs = append(evs, &pb.Event{Event: &pb.Event_SyncDue{SyncDue: &pb.SyncDue{ChannelId: channelID}}})
+	}
+	m.enqueue(evs)
 	return nil
 }
 
@@ -153,6 +155,11 @@ func (t *txn) sweepIncoming() {
 			hint := s.hints[id]
 			delete(s.hints, id)
 			t.onUndo(func() { s.hints[id] = hint })
+			// The contract has no hint removal of its own: RemoveLogEntry (of a message
+			// that is not in the log) deletes the stored hint, so that it cannot come
+			// back after a restart if the message arrives again.
+			t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveLogEntry{
+				RemoveLogEntry: &pb.RemoveLogEntryRequest{ChannelId: t.ch, MessageId: id}}})
 		}
 	}
 }
@@ -217,7 +224,8 @@ func (t *txn) sweepRepairs() {
 }
 
 // StartPeriodicTasks runs RunSweeps every SweepInterval on a background goroutine until
-// Close or ctx ends. Calling it again while running is a no-op.
+// Close or ctx ends. Calling it again while running is a no-op; after ctx ended it starts
+// the tasks again.
 func (m *Manager) StartPeriodicTasks(ctx context.Context) error {
 	const op = "StartPeriodicTasks"
 	if err := m.enter(op); err != nil {
@@ -226,11 +234,14 @@ func (m *Manager) StartPeriodicTasks(ctx context.Context) error {
 	defer m.leave()
 	m.taskMu.Lock()
 	defer m.taskMu.Unlock()
-	if m.taskCancel != nil {
+	if m.taskCancel != nil && m.taskCtx.Err() == nil {
 		return nil
 	}
+	if m.taskCancel != nil {
+		m.taskCancel() // the previous task's context ended: release it
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	m.taskCancel = cancel
+	m.taskCtx, m.taskCancel = ctx, cancel
 	go func() {
 		tick := time.NewTicker(m.cfg.SweepInterval)
 		defer tick.Stop()

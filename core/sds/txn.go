@@ -2,6 +2,7 @@ package sds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,6 +51,9 @@ func (t *txn) commit(ctx context.Context) error {
 		batch := &pb.PersistenceBatch{ChannelId: t.ch, Ops: ops, Operation: t.op}
 		if err := t.m.apply(ctx, batch); err != nil {
 			t.rollback()
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return sdserr.Wrap(sdserr.Cancelled, t.op, err)
+			}
 			return sdserr.Wrap(sdserr.Persistence, t.op, err)
 		}
 	}

@@ -92,16 +92,16 @@ func (r *recorder) LoadAllForChannel(_ context.Context, req *pb.LoadAllForChanne
 // txRecorder adds transactions to recorder; calls are recorded as "Begin(<channel>)" etc.
 type txRecorder struct{ *recorder }
 
-func (r txRecorder) Begin(_ context.Context, ch string) error {
-	return r.hit("Begin("+ch+")", nil)
+func (r txRecorder) Begin(_ context.Context, req *pb.BeginRequest) error {
+	return r.hit("Begin("+req.GetChannelId()+")", nil)
 }
 
-func (r txRecorder) Commit(_ context.Context, ch string) error {
-	return r.hit("Commit("+ch+")", nil)
+func (r txRecorder) Commit(_ context.Context, req *pb.CommitRequest) error {
+	return r.hit("Commit("+req.GetChannelId()+")", nil)
 }
 
-func (r txRecorder) Rollback(_ context.Context, ch string) error {
-	return r.hit("Rollback("+ch+")", nil)
+func (r txRecorder) Rollback(_ context.Context, req *pb.RollbackRequest) error {
+	return r.hit("Rollback("+req.GetChannelId()+")", nil)
 }
 
 // allWrites is a batch with one op of each of the 13 write operations, in contract order.
@@ -479,7 +479,8 @@ func newTxMemory(m *store.Memory) *txMemory {
 	return tx
 }
 
-func (t *txMemory) Begin(_ context.Context, ch string) error {
+func (t *txMemory) Begin(_ context.Context, req *pb.BeginRequest) error {
+	ch := req.GetChannelId()
 	if _, open := t.staged[ch]; open {
 		return errors.New("transaction already open")
 	}
@@ -487,14 +488,15 @@ func (t *txMemory) Begin(_ context.Context, ch string) error {
 	return nil
 }
 
-func (t *txMemory) Commit(ctx context.Context, ch string) error {
+func (t *txMemory) Commit(ctx context.Context, req *pb.CommitRequest) error {
+	ch := req.GetChannelId()
 	ops := t.staged[ch]
 	delete(t.staged, ch)
 	return t.m.Apply(ctx, batchOf(ch, ops...))
 }
 
-func (t *txMemory) Rollback(_ context.Context, ch string) error {
-	delete(t.staged, ch)
+func (t *txMemory) Rollback(_ context.Context, req *pb.RollbackRequest) error {
+	delete(t.staged, req.GetChannelId())
 	return nil
 }
 

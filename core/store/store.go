@@ -50,38 +50,9 @@ var AllOps = []string{
 	OpRemoveIncomingRepair, OpDropChannel, OpLoadAllForChannel,
 }
 
-// OpName returns the contract name of a write op ("" for an empty op).
-func OpName(op *pb.PersistenceOp) string {
-	switch op.GetOp().(type) {
-	case *pb.PersistenceOp_SaveLamport:
-		return OpSaveLamport
-	case *pb.PersistenceOp_AppendLogEntry:
-		return OpAppendLogEntry
-	case *pb.PersistenceOp_RemoveLogEntry:
-		return OpRemoveLogEntry
-	case *pb.PersistenceOp_SetRetrievalHint:
-		return OpSetRetrievalHint
-	case *pb.PersistenceOp_SaveOutgoing:
-		return OpSaveOutgoing
-	case *pb.PersistenceOp_RemoveOutgoing:
-		return OpRemoveOutgoing
-	case *pb.PersistenceOp_SaveIncoming:
-		return OpSaveIncoming
-	case *pb.PersistenceOp_RemoveIncoming:
-		return OpRemoveIncoming
-	case *pb.PersistenceOp_SaveOutgoingRepair:
-		return OpSaveOutgoingRepair
-	case *pb.PersistenceOp_RemoveOutgoingRepair:
-		return OpRemoveOutgoingRepair
-	case *pb.PersistenceOp_SaveIncomingRepair:
-		return OpSaveIncomingRepair
-	case *pb.PersistenceOp_RemoveIncomingRepair:
-		return OpRemoveIncomingRepair
-	case *pb.PersistenceOp_DropChannel:
-		return OpDropChannel
-	}
-	return ""
-}
+// OpName returns the contract name of a write op ("" for an empty op); the mapping is
+// generated from the IDL (sdskitv1.PersistenceOpName).
+func OpName(op *pb.PersistenceOp) string { return pb.PersistenceOpName(op) }
 
 // Noop is the default backend: it accepts every write and loads empty snapshots.
 type Noop struct{}

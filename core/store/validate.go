@@ -11,8 +11,10 @@ import (
 )
 
 // ErrInvalidBatch is wrapped by every error that rejects a malformed batch: a nil batch,
-// an empty op, an op without its request or entity, or an op of another channel.
-var ErrInvalidBatch = errors.New("invalid persistence batch")
+// an empty op, an op without its request or entity, or an op of another channel. It is
+// the generated sdskitv1.ErrInvalidPersistenceBatch, so the generated adapter's checks
+// and the core's own wrap the same sentinel.
+var ErrInvalidBatch = pb.ErrInvalidPersistenceBatch
 
 // validateBatch checks the shape of a batch before any of it is applied, so that a
 // malformed batch is rejected as a whole.

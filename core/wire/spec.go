@@ -510,14 +510,23 @@ func buildEntry(ef entryFields) *sdskitv1.HistoryEntry {
 
 // Decode parses b, which is validated completely before anything is allocated.
 func (specCodec) Decode(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
-	m, err := decodeSpec(b, lim)
+	m, err := decodeSpec(b, lim, false)
 	if err != nil {
 		return nil, withOp(err, opDecode)
 	}
 	return m, nil
 }
 
-func decodeSpec(b []byte, lim Limits) (*sdskitv1.SdsMessage, *sdserr.Error) {
+// DecodeSharingBloom is Decode with a BloomFilter that aliases b (see BloomSharingDecoder).
+func (specCodec) DecodeSharingBloom(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
+	m, err := decodeSpec(b, lim, true)
+	if err != nil {
+		return nil, withOp(err, opDecode)
+	}
+	return m, nil
+}
+
+func decodeSpec(b []byte, lim Limits, shareBloom bool) (*sdskitv1.SdsMessage, *sdserr.Error) {
 	lim = lim.withDefaults()
 	if len(b) > lim.MaxMessageBytes {
 		return nil, tooLarge("message: %d bytes exceeds MaxMessageBytes (%d)", len(b), lim.MaxMessageBytes)
@@ -536,7 +545,13 @@ func decodeSpec(b []byte, lim Limits) (*sdskitv1.SdsMessage, *sdserr.Error) {
 		a.lamport = s.lamport
 		m.LamportTimestamp = &a.lamport
 	}
-	if s.hasBloom {
+	switch {
+	case s.hasBloom && shareBloom:
+		m.BloomFilter = s.bloom[:len(s.bloom):len(s.bloom)] // capped: an append cannot write into b
+		if m.BloomFilter == nil {
+			m.BloomFilter = []byte{}
+		}
+	case s.hasBloom:
 		m.BloomFilter = cloneBytes(s.bloom)
 	}
 	if s.hasContent {

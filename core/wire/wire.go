@@ -116,6 +116,16 @@ type Codec interface {
 	Decode(b []byte, lim Limits) (*sdskitv1.SdsMessage, error)
 }
 
+// BloomSharingDecoder is implemented by codecs that can decode without copying the
+// bloom_filter field.
+type BloomSharingDecoder interface {
+	// DecodeSharingBloom is Decode except that the result's BloomFilter aliases b
+	// (every other field is still copied). It suits a caller that reads the filter only
+	// while b is unchanged and never keeps it, such as the core's receive path: the
+	// filter is the bulk of every message (~18.7 KB at the default size).
+	DecodeSharingBloom(b []byte, lim Limits) (*sdskitv1.SdsMessage, error)
+}
+
 // Spec is the codec of the `spec` profile (field numbers of the public SDS spec). Its
 // output is byte-identical to deterministic protobuf marshaling of the same message.
 var Spec Codec = specCodec{}

@@ -2578,7 +2578,7 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x12@\n" +
 	"\x05Close\x12\x17.sdskit.v1.CloseRequest\x1a\x18.sdskit.v1.CloseResponse\"\x04\x90\xb5\x18\v\x12R\n" +
 	"\vGetSnapshot\x12\x1d.sdskit.v1.GetSnapshotRequest\x1a\x1e.sdskit.v1.GetSnapshotResponse\"\x04\x90\xb5\x18\f\x12U\n" +
-	"\fListChannels\x12\x1e.sdskit.v1.ListChannelsRequest\x1a\x1f.sdskit.v1.ListChannelsResponse\"\x04\x90\xb5\x18\r\x1a\x04\x88\xb5\x18\x012\xa5\n" +
+	"\fListChannels\x12\x1e.sdskit.v1.ListChannelsRequest\x1a\x1f.sdskit.v1.ListChannelsResponse\"\x04\x90\xb5\x18\r\x1a\x04\x88\xb5\x18\x012\xd5\n" +
 	"\n" +
 	"\vPersistence\x12D\n" +
 	"\vSaveLamport\x12\x1d.sdskit.v1.SaveLamportRequest\x1a\x10.sdskit.v1.Empty\"\x04\x90\xb5\x18\x01\x12J\n" +
@@ -2595,10 +2595,10 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x12SaveIncomingRepair\x12$.sdskit.v1.SaveIncomingRepairRequest\x1a\x10.sdskit.v1.Empty\"\x04\x90\xb5\x18\v\x12V\n" +
 	"\x14RemoveIncomingRepair\x12&.sdskit.v1.RemoveIncomingRepairRequest\x1a\x10.sdskit.v1.Empty\"\x04\x90\xb5\x18\f\x12D\n" +
 	"\vDropChannel\x12\x1d.sdskit.v1.DropChannelRequest\x1a\x10.sdskit.v1.Empty\"\x04\x90\xb5\x18\r\x12Z\n" +
-	"\x11LoadAllForChannel\x12#.sdskit.v1.LoadAllForChannelRequest\x1a\x1a.sdskit.v1.ChannelSnapshot\"\x04\x90\xb5\x18\x0e\x12<\n" +
-	"\x05Begin\x12\x17.sdskit.v1.BeginRequest\x1a\x10.sdskit.v1.Empty\"\b\x90\xb5\x18\x0f\x98\xb5\x18\x01\x12>\n" +
-	"\x06Commit\x12\x18.sdskit.v1.CommitRequest\x1a\x10.sdskit.v1.Empty\"\b\x90\xb5\x18\x10\x98\xb5\x18\x01\x12B\n" +
-	"\bRollback\x12\x1a.sdskit.v1.RollbackRequest\x1a\x10.sdskit.v1.Empty\"\b\x90\xb5\x18\x11\x98\xb5\x18\x01\x1a\x04\x88\xb5\x18\x022\x80\x01\n" +
+	"\x11LoadAllForChannel\x12#.sdskit.v1.LoadAllForChannelRequest\x1a\x1a.sdskit.v1.ChannelSnapshot\"\x04\x90\xb5\x18\x0e\x12L\n" +
+	"\x05Begin\x12\x17.sdskit.v1.BeginRequest\x1a\x10.sdskit.v1.Empty\"\x18\x90\xb5\x18\x0f\x98\xb5\x18\x01\xa2\xb5\x18\fTransactions\x12N\n" +
+	"\x06Commit\x12\x18.sdskit.v1.CommitRequest\x1a\x10.sdskit.v1.Empty\"\x18\x90\xb5\x18\x10\x98\xb5\x18\x01\xa2\xb5\x18\fTransactions\x12R\n" +
+	"\bRollback\x12\x1a.sdskit.v1.RollbackRequest\x1a\x10.sdskit.v1.Empty\"\x18\x90\xb5\x18\x11\x98\xb5\x18\x01\xa2\xb5\x18\fTransactions\x1a\x04\x88\xb5\x18\x022\x80\x01\n" +
 	"\x15RetrievalHintProvider\x12a\n" +
 	"\x10GetRetrievalHint\x12\".sdskit.v1.GetRetrievalHintRequest\x1a#.sdskit.v1.GetRetrievalHintResponse\"\x04\x90\xb5\x18\x01\x1a\x04\x88\xb5\x18\x022F\n" +
 	"\tEventSink\x123\n" +

@@ -102,6 +102,14 @@ var file_sdskit_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "varint,50003,opt,name=optional_method",
 		Filename:      "sdskit/v1/options.proto",
 	},
+	{
+		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
+		ExtensionType: (*string)(nil),
+		Field:         50004,
+		Name:          "sdskit.v1.optional_group",
+		Tag:           "bytes,50004,opt,name=optional_group",
+		Filename:      "sdskit/v1/options.proto",
+	},
 }
 
 // Extension fields to descriptorpb.ServiceOptions.
@@ -122,6 +130,13 @@ var (
 	//
 	// optional bool optional_method = 50003;
 	E_OptionalMethod = &file_sdskit_v1_options_proto_extTypes[2]
+	// The capability an optional method belongs to, e.g. "Transactions". The generators
+	// put the optional methods of one capability into one interface named
+	// <Service><capability> (PersistenceTransactions); a host implements all of a
+	// capability's methods or none. Every optional method names one.
+	//
+	// optional string optional_group = 50004;
+	E_OptionalGroup = &file_sdskit_v1_options_proto_extTypes[3]
 )
 
 var File_sdskit_v1_options_proto protoreflect.FileDescriptor
@@ -135,7 +150,8 @@ const file_sdskit_v1_options_proto_rawDesc = "" +
 	"\x11SERVICE_ROLE_HOST\x10\x02:M\n" +
 	"\x04role\x12\x1f.google.protobuf.ServiceOptions\x18ц\x03 \x01(\x0e2\x16.sdskit.v1.ServiceRoleR\x04role:=\n" +
 	"\tmethod_id\x12\x1e.google.protobuf.MethodOptions\x18҆\x03 \x01(\rR\bmethodId:I\n" +
-	"\x0foptional_method\x12\x1e.google.protobuf.MethodOptions\x18ӆ\x03 \x01(\bR\x0eoptionalMethodB4Z2github.com/sdskit/sdskit/gen/go/sdskit/v1;sdskitv1b\x06proto3"
+	"\x0foptional_method\x12\x1e.google.protobuf.MethodOptions\x18ӆ\x03 \x01(\bR\x0eoptionalMethod:G\n" +
+	"\x0eoptional_group\x12\x1e.google.protobuf.MethodOptions\x18Ԇ\x03 \x01(\tR\roptionalGroupB4Z2github.com/sdskit/sdskit/gen/go/sdskit/v1;sdskitv1b\x06proto3"
 
 var (
 	file_sdskit_v1_options_proto_rawDescOnce sync.Once
@@ -159,11 +175,12 @@ var file_sdskit_v1_options_proto_depIdxs = []int32{
 	1, // 0: sdskit.v1.role:extendee -> google.protobuf.ServiceOptions
 	2, // 1: sdskit.v1.method_id:extendee -> google.protobuf.MethodOptions
 	2, // 2: sdskit.v1.optional_method:extendee -> google.protobuf.MethodOptions
-	0, // 3: sdskit.v1.role:type_name -> sdskit.v1.ServiceRole
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	3, // [3:4] is the sub-list for extension type_name
-	0, // [0:3] is the sub-list for extension extendee
+	2, // 3: sdskit.v1.optional_group:extendee -> google.protobuf.MethodOptions
+	0, // 4: sdskit.v1.role:type_name -> sdskit.v1.ServiceRole
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	4, // [4:5] is the sub-list for extension type_name
+	0, // [0:4] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -179,7 +196,7 @@ func file_sdskit_v1_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdskit_v1_options_proto_rawDesc), len(file_sdskit_v1_options_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   0,
-			NumExtensions: 3,
+			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_sdskit_v1_options_proto_goTypes,

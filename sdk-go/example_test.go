@@ -1,0 +1,71 @@
+package sdskit_test
+
+import (
+	"context"
+	"fmt"
+
+	sdskit "github.com/sdskit/sdskit/sdk-go"
+)
+
+// Two participants on one channel: bob receives alice's second message before her first
+// and gets both, in causal order, as soon as the gap is filled.
+func Example() {
+	ctx := context.Background()
+	alice, _ := sdskit.New(ctx, "alice")
+	defer alice.Close()
+	bob, _ := sdskit.New(ctx, "bob", sdskit.WithEventFunc(func(ev *sdskit.Event) {
+		if r := ev.GetMessageReady(); r != nil {
+			fmt.Printf("bob delivers %s: %s\n", r.GetMessageId(), r.GetContent())
+		}
+	}))
+	defer bob.Close()
+
+	first, _ := alice.Wrap(ctx, "room", "m1", []byte("hello"))
+	second, _ := alice.Wrap(ctx, "room", "m2", []byte("world"))
+
+	got, _ := bob.Unwrap(ctx, second, nil) // arrives first: it waits for m1
+	fmt.Println("m2 delivered on arrival:", got.GetDelivered(), "missing:", got.GetMissing()[0].GetMessageId())
+	_, _ = bob.Unwrap(ctx, first, nil)
+	// Output:
+	// m2 delivered on arrival: false missing: m1
+	// bob delivers m1: hello
+	// bob delivers m2: world
+}
+
+// Typed event handlers: embed UnimplementedEventHandler and override what you need.
+type acks struct {
+	sdskit.UnimplementedEventHandler
+}
+
+func (acks) OnMessageAcknowledged(e *sdskit.MessageAcknowledged) {
+	fmt.Println("acknowledged:", e.GetMessageId())
+}
+
+func ExampleWithEventHandler() {
+	ctx := context.Background()
+	alice, _ := sdskit.New(ctx, "alice", sdskit.WithEventHandler(acks{}))
+	defer alice.Close()
+	bob, _ := sdskit.New(ctx, "bob")
+	defer bob.Close()
+
+	hello, _ := alice.Wrap(ctx, "room", "m1", []byte("hello"))
+	_, _ = bob.Unwrap(ctx, hello, nil)
+	reply, _ := bob.Wrap(ctx, "room", "b1", []byte("hi alice")) // its causal history names m1
+	_, _ = alice.Unwrap(ctx, reply, nil)
+	// Output:
+	// acknowledged: m1
+}
+
+// Errors are typed: check the code with errors.As.
+func ExampleManager_Wrap_errors() {
+	ctx := context.Background()
+	m, _ := sdskit.New(ctx, "alice")
+	defer m.Close()
+	_, err := m.Wrap(ctx, "room", "m1", nil)
+	var e *sdskit.Error
+	if errorsAs(err, &e) {
+		fmt.Println(e.GetCode())
+	}
+	// Output:
+	// ERROR_CODE_INVALID_ARGUMENT
+}
