@@ -6,6 +6,7 @@ package sds
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -380,5 +381,60 @@ func TestBadInput_HugeLamportDoesNotWrapTheClock(t *testing.T) {
 	}
 	if l := relDecode(t, s).GetLamportTimestamp(); l != math.MaxUint64 {
 		t.Fatalf("sync lamport %d", l)
+	}
+}
+
+// A peer flooding messages whose dependencies never arrive cannot grow the incoming
+// buffer or the repair buffer beyond their bounds; the oldest waiting message is
+// reported lost.
+func TestBadInput_BuffersAreBounded(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.MaxIncomingBuffer = 5
+	cfg.MaxRepairBuffer = 3
+	var lost []string
+	m, err := New("bob", cfg, WithHandler(HandlerFunc(func(ev *pb.Event) {
+		if l := ev.GetMessageLost(); l != nil {
+			if l.GetDelivered() {
+				t.Errorf("evicted message %s reported delivered", l.GetMessageId())
+			}
+			lost = append(lost, l.GetMessageId())
+		}
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := range 20 {
+		msg := &pb.SdsMessage{
+			SenderId: "mallory", MessageId: fmt.Sprintf("flood-%02d", i), ChannelId: "ch",
+			LamportTimestamp: proto.Uint64(uint64(100 + i)), Content: []byte("x"),
+			CausalHistory: []*pb.HistoryEntry{{MessageId: fmt.Sprintf("never-%02d", i), SenderId: proto.String("mallory")}},
+		}
+		b, err := wire.Spec.Encode(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.UnwrapReceivedMessage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := m.Snapshot("ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.GetIncoming()) != 5 {
+		t.Fatalf("incoming buffer holds %d, want 5", len(snap.GetIncoming()))
+	}
+	if len(snap.GetOutgoingRepair()) != 3 {
+		t.Fatalf("outgoing repair buffer holds %d, want 3", len(snap.GetOutgoingRepair()))
+	}
+	if len(lost) != 15 || lost[0] != "flood-00" {
+		t.Fatalf("lost = %v", lost)
+	}
+	for _, im := range snap.GetIncoming() {
+		if im.GetMessage().GetMessageId() < "flood-15" {
+			t.Fatalf("kept an old message %s instead of the newest", im.GetMessage().GetMessageId())
+		}
 	}
 }

@@ -74,6 +74,13 @@ type Config struct {
 	// answer is lost is re-armed with a fresh T_req until the message arrives or this
 	// many requests went out.
 	MaxRepairAttempts int
+	// MaxIncomingBuffer bounds the messages waiting for dependencies; when full, the
+	// oldest waiting message is dropped with a MessageLost event, so a hostile or broken
+	// peer cannot grow memory without limit.
+	MaxIncomingBuffer int
+	// MaxRepairBuffer bounds each SDS-R buffer (requests we may send, requests we may
+	// answer); when full, the entry due last is dropped.
+	MaxRepairBuffer int
 	// Limits bounds what is accepted from the network.
 	Limits wire.Limits
 }
@@ -103,6 +110,8 @@ func DefaultConfig() Config {
 		NumResponseGroups:     1,
 		MaxRepairRequests:     3,
 		MaxRepairAttempts:     5,
+		MaxIncomingBuffer:     10000,
+		MaxRepairBuffer:       1000,
 		Limits:                wire.DefaultLimits(),
 	}
 }
@@ -180,6 +189,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRepairAttempts < 1 || c.MaxRepairAttempts > 1000 {
 		return bad("MaxRepairAttempts", "in [1, 1000]", c.MaxRepairAttempts)
+	}
+	if c.MaxIncomingBuffer < 1 {
+		return bad("MaxIncomingBuffer", "≥ 1", c.MaxIncomingBuffer)
+	}
+	if c.MaxRepairBuffer < 1 {
+		return bad("MaxRepairBuffer", "≥ 1", c.MaxRepairBuffer)
 	}
 	l := c.Limits
 	for _, f := range []struct {

@@ -87,6 +87,7 @@ type Manager struct {
 	lim         wire.Limits
 	prof        *profile.Profile
 	backend     store.Backend
+	noBackend   bool // backend is store.Noop: no persistence batch is even built
 	clock       clock.Clock
 	handler     Handler
 	hints       HintProvider
@@ -137,6 +138,10 @@ func New(participantID string, cfg Config, opts ...Option) (*Manager, error) {
 	}
 	if m.backend == nil || m.clock == nil || m.log == nil {
 		return nil, sdserr.New(sdserr.InvalidArgument, "New", "nil backend, clock or logger option")
+	}
+	switch m.backend.(type) {
+	case store.Noop, *store.Noop:
+		m.noBackend = true
 	}
 	if m.rng == nil {
 		var seed [16]byte

@@ -90,7 +90,11 @@ func (m *Manager) UnwrapReceivedMessageWithHint(ctx context.Context, data []byte
 		if err := m.checkID(op, "channel id", msg.GetChannelId()); err != nil {
 			return nil, sdserr.New(sdserr.Deserialization, op, "%v", err)
 		}
-		res.Kind, res.Delivered = KindEphemeral, true
+		res.Kind = KindEphemeral
+		if m.participant != "" && msg.GetSenderId() == m.participant {
+			return res, nil // our own ephemeral message echoed back by the transport
+		}
+		res.Delivered = true
 		m.enqueue([]*pb.Event{{Event: &pb.Event_MessageReady{MessageReady: &pb.MessageReady{
 			ChannelId: msg.GetChannelId(), MessageId: msg.GetMessageId(), SenderId: msg.GetSenderId(), Content: msg.GetContent()}}}})
 		m.drain()
@@ -163,6 +167,9 @@ func (t *txn) receive(msg *pb.SdsMessage, hint []byte, res *Unwrapped) {
 	ids := make([]string, len(missing))
 	for i, e := range missing {
 		ids[i] = e.GetMessageId()
+	}
+	if len(s.in) >= m.cfg.MaxIncomingBuffer {
+		t.evictOldestIncoming()
 	}
 	t.inPut(&pb.IncomingMessage{Message: stored, MissingDependencies: ids, ReceivedAtUnixMs: t.nowMs()})
 	t.emit(&pb.Event{Event: &pb.Event_MissingDependencies{MissingDependencies: &pb.MissingDependencies{
@@ -283,7 +290,15 @@ func (t *txn) handleRepairRequests(msg *pb.SdsMessage) {
 			continue
 		}
 		delay := m.prof.TResp(m.participant, e.GetSenderId(), id, m.cfg.RepairTMax)
-		t.irepPut(&pb.IncomingRepairEntry{Entry: e, CachedMessage: cached, RespondAtUnixMs: t.now.Add(delay).UnixMilli()})
+		entry := &pb.IncomingRepairEntry{Entry: e, CachedMessage: cached, RespondAtUnixMs: t.now.Add(delay).UnixMilli()}
+		if len(s.irep) >= m.cfg.MaxRepairBuffer {
+			last := dueLast(s.irep, (*pb.IncomingRepairEntry).GetRespondAtUnixMs)
+			if s.irep[last].GetRespondAtUnixMs() <= entry.GetRespondAtUnixMs() {
+				continue // the new answer would be the one dropped
+			}
+			t.irepRemove(last)
+		}
+		t.irepPut(entry)
 	}
 }
 
@@ -303,7 +318,44 @@ func (t *txn) requestRepairs(missing []*pb.HistoryEntry) {
 			continue
 		}
 		delay := m.prof.TReq(m.participant, id, m.cfg.RepairTMin, m.cfg.RepairTMax)
-		t.orepPut(&pb.OutgoingRepairEntry{Entry: e, RequestAtUnixMs: t.now.Add(delay).UnixMilli(), DetectedAtUnixMs: t.nowMs()})
+		entry := &pb.OutgoingRepairEntry{Entry: e, RequestAtUnixMs: t.now.Add(delay).UnixMilli(), DetectedAtUnixMs: t.nowMs()}
+		if len(s.orep) >= m.cfg.MaxRepairBuffer {
+			last := dueLast(s.orep, (*pb.OutgoingRepairEntry).GetRequestAtUnixMs)
+			if s.orep[last].GetRequestAtUnixMs() <= entry.GetRequestAtUnixMs() {
+				continue // the new request would be the one dropped
+			}
+			t.orepRemove(last)
+		}
+		t.orepPut(entry)
+	}
+}
+
+// dueLast returns the id of the entry with the latest deadline (ties: the greatest id).
+func dueLast[E any](entries map[string]E, due func(E) int64) string {
+	var best string
+	var bestAt int64
+	first := true
+	for id, e := range entries {
+		at := due(e)
+		if first || at > bestAt || (at == bestAt && id > best) {
+			best, bestAt, first = id, at, false
+		}
+	}
+	return best
+}
+
+// evictOldestIncoming drops the longest-waiting buffered message (ties: smallest
+// (lamport, id)) to make room, reporting it as lost.
+func (t *txn) evictOldestIncoming() {
+	var victim *inEntry
+	for _, e := range t.s.in {
+		if victim == nil || e.im.GetReceivedAtUnixMs() < victim.im.GetReceivedAtUnixMs() ||
+			(e.im.GetReceivedAtUnixMs() == victim.im.GetReceivedAtUnixMs() && logCmp(e.im.GetMessage(), victim.im.GetMessage()) < 0) {
+			victim = e
+		}
+	}
+	if victim != nil {
+		t.lose(victim, false)
 	}
 }
 

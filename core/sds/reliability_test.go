@@ -50,6 +50,8 @@ func TestCoreOperations_CanCreateWithDefaultConfig(t *testing.T) {
 		NumResponseGroups:     1,
 		MaxRepairRequests:     3,
 		MaxRepairAttempts:     5,
+		MaxIncomingBuffer:     10000,
+		MaxRepairBuffer:       1000,
 		Limits:                wire.DefaultLimits(),
 	}
 	if cfg != want {
@@ -403,6 +405,20 @@ func TestReliabilityMechanisms_RetrievalHintsFromTransportAndPeers(t *testing.T)
 	c2 := relDecode(t, failing.wrap(t, relCh, "c2", []byte("x")))
 	if len(c2.GetCausalHistory()) != 1 || len(c2.GetCausalHistory()[0].GetRetrievalHint()) != 0 {
 		t.Fatalf("c2 causal history %v", c2.GetCausalHistory())
+	}
+	// Nor does a panicking one, or one answering with an over-long hint.
+	for name, p := range map[string]HintProviderFunc{
+		"panicking": func(context.Context, string, string) ([]byte, error) { panic("provider bug") },
+		"too long": func(context.Context, string, string) ([]byte, error) {
+			return make([]byte, wire.DefaultLimits().MaxHintBytes+1), nil
+		},
+	} {
+		d := relNew(t, "dave", DefaultConfig(), WithHintProvider(p), WithLogger(relQuiet))
+		d.wrap(t, relCh, "d1", []byte("x"))
+		d2 := relDecode(t, d.wrap(t, relCh, "d2", []byte("x")))
+		if len(d2.GetCausalHistory()) != 1 || len(d2.GetCausalHistory()[0].GetRetrievalHint()) != 0 {
+			t.Fatalf("%s provider: causal history %v", name, d2.GetCausalHistory())
+		}
 	}
 }
 
@@ -1454,4 +1470,30 @@ func TestPeriodicTasks_RestartAfterContextEnds(t *testing.T) {
 		time.Sleep(3 * cfg.SyncInterval)
 		return rec.count("syncDue") > n
 	})
+}
+
+func TestMarkDependenciesMet_SurvivesInAFullLog(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxMessageHistory = 3
+	alice := relNew(t, "alice", cfg)
+	for _, id := range []string{"a1", "a2", "a3"} {
+		alice.wrap(t, relCh, id, []byte("x"))
+	}
+	if err := alice.MarkDependenciesMet(relCtx, relCh, []string{"X"}); err != nil {
+		t.Fatal(err)
+	}
+	// The met id evicts the oldest message, not itself.
+	log := relLogIDs(alice.snap(t, relCh))
+	if len(log) != 3 || !slices.Contains(log, "X") || slices.Contains(log, "a1") {
+		t.Fatalf("log %v, want X kept and a1 evicted", log)
+	}
+	u := alice.unwrap(t, relEncode(t, relMsg("bob", relCh, "b1", uint64(relStart.UnixMilli())+5, "x", "X")))
+	if !u.Delivered {
+		t.Fatalf("a message depending on a met id waits again: %+v", u)
+	}
+	// The stub is still never offered in a causal history nor served for repair.
+	c := relDecode(t, alice.wrap(t, relCh, "a4", []byte("x"))).GetCausalHistory()
+	if slices.Contains(relEntryIDs(c), "X") {
+		t.Fatalf("causal history %v offers the stub", relEntryIDs(c))
+	}
 }

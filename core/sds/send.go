@@ -156,17 +156,20 @@ func (t *txn) newMessage(messageID string, hints map[string][]byte, history int)
 	}
 }
 
-// encodeBloom serialises the channel's bloom filter into the channel's scratch buffer
-// (when the profile can append): the result is only read by the encoder, which copies
-// it into the message bytes, so one buffer serves every message of the channel and a
-// send allocates the ~18.7 KB of a default filter once instead of twice. Callers clear
+// encodeBloom returns the channel's encoded bloom filter from a per-channel cache (when
+// the profile can append), re-encoded only when addToBloom could not patch it: the
+// result is only read by the encoder, which copies it into the message bytes, so a
+// send neither allocates nor encodes the ~18.7 KB of a default filter. Callers clear
 // the message's BloomFilter after encoding it.
 func (t *txn) encodeBloom() []byte {
 	s, p := t.s, t.m.prof
 	if p.AppendBloom == nil {
 		return p.EncodeBloom(s.bloom.Filter())
 	}
-	s.bloomBuf = p.AppendBloom(s.bloomBuf[:0], s.bloom.Filter())
+	if !s.bloomOK || s.bloomVer != s.bloom.Version() {
+		s.bloomBuf = p.AppendBloom(s.bloomBuf[:0], s.bloom.Filter())
+		s.bloomOK, s.bloomVer = true, s.bloom.Version()
+	}
 	return s.bloomBuf
 }
 
@@ -174,23 +177,36 @@ func (t *txn) encodeBloom() []byte {
 // its retrieval hint and original sender.
 func (t *txn) causalHistory(n int) []*pb.HistoryEntry {
 	s := t.s
-	var rev []*pb.HistoryEntry
+	n = min(n, s.log.len())
+	if n <= 0 {
+		return nil
+	}
+	block := make([]historyAlloc, n) // one allocation for all the entries of a message
+	rev := make([]*pb.HistoryEntry, 0, n)
 	for i := s.log.len() - 1; i >= 0 && len(rev) < n; i-- {
 		msg := s.log.entries[i]
 		if isStub(msg) {
 			continue
 		}
-		e := &pb.HistoryEntry{MessageId: msg.GetMessageId()}
+		a := &block[len(rev)]
+		a.e.MessageId = msg.GetMessageId()
 		if h := s.hints[msg.GetMessageId()]; len(h) > 0 {
-			e.RetrievalHint = h
+			a.e.RetrievalHint = h
 		}
-		if msg.GetSenderId() != "" {
-			e.SenderId = proto.String(msg.GetSenderId())
+		if sender := msg.GetSenderId(); sender != "" {
+			a.sender = sender
+			a.e.SenderId = &a.sender
 		}
-		rev = append(rev, e)
+		rev = append(rev, &a.e)
 	}
 	slices.Reverse(rev)
 	return rev
+}
+
+// historyAlloc co-allocates a causal-history entry with the storage of its sender id.
+type historyAlloc struct {
+	e      pb.HistoryEntry
+	sender string
 }
 
 // takeRepairRequests returns up to MaxRepairRequests outgoing repair entries whose T_req

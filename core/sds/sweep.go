@@ -36,9 +36,10 @@ func (m *Manager) MarkDependenciesMet(ctx context.Context, channelID string, ids
 				t.deliver(e.im.GetMessage())
 				continue
 			}
-			// A stub entry: no lamport, no content; it sorts oldest and is never offered
-			// in causal histories or repairs.
-			stub := &pb.SdsMessage{MessageId: id, ChannelId: t.ch}
+			// A stub entry: no content; it takes the channel's current Lamport time so that
+			// eviction treats it as recent (with none it would sort oldest and a full log
+			// would evict it at once), and it is never offered in causal histories or repairs.
+			stub := &pb.SdsMessage{MessageId: id, ChannelId: t.ch, LamportTimestamp: proto.Uint64(t.s.lamport)}
 			t.logInsert(stub)
 			t.bloomAdds = append(t.bloomAdds, id)
 			for _, msg := range t.unblock(id) {
@@ -138,29 +139,36 @@ func (t *txn) sweepIncoming() {
 		if s.in[id] == nil { // delivered by an earlier cascade of this sweep
 			continue
 		}
-		e = s.in[id]
-		var missing []*pb.HistoryEntry
-		for _, h := range e.im.GetMessage().GetCausalHistory() {
-			if _, ok := e.missing[h.GetMessageId()]; ok {
-				missing = append(missing, h)
-			}
+		t.lose(s.in[id], m.cfg.LostPolicy == LostDeliver)
+	}
+}
+
+// lose reports a buffered message as lost (MessageLost naming the dependencies that
+// never arrived) and then delivers it anyway or drops it.
+func (t *txn) lose(e *inEntry, deliver bool) {
+	s := t.s
+	id := e.im.GetMessage().GetMessageId()
+	var missing []*pb.HistoryEntry
+	for _, h := range e.im.GetMessage().GetCausalHistory() {
+		if _, ok := e.missing[h.GetMessageId()]; ok {
+			missing = append(missing, h)
 		}
-		deliver := m.cfg.LostPolicy == LostDeliver
-		t.emit(&pb.Event{Event: &pb.Event_MessageLost{MessageLost: &pb.MessageLost{
-			ChannelId: t.ch, MessageId: id, Missing: missing, Delivered: deliver}}})
-		t.inRemove(id)
-		if deliver {
-			t.deliver(e.im.GetMessage())
-		} else if _, ok := s.hints[id]; ok {
-			hint := s.hints[id]
-			delete(s.hints, id)
-			t.onUndo(func() { s.hints[id] = hint })
-			// The contract has no hint removal of its own: RemoveLogEntry (of a message
-			// that is not in the log) deletes the stored hint, so that it cannot come
-			// back after a restart if the message arrives again.
-			t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveLogEntry{
-				RemoveLogEntry: &pb.RemoveLogEntryRequest{ChannelId: t.ch, MessageId: id}}})
-		}
+	}
+	t.emit(&pb.Event{Event: &pb.Event_MessageLost{MessageLost: &pb.MessageLost{
+		ChannelId: t.ch, MessageId: id, Missing: missing, Delivered: deliver}}})
+	t.inRemove(id)
+	if deliver {
+		t.deliver(e.im.GetMessage())
+		return
+	}
+	if hint, ok := s.hints[id]; ok {
+		delete(s.hints, id)
+		t.onUndo(func() { s.hints[id] = hint })
+		// The contract has no hint removal of its own: RemoveLogEntry (of a message
+		// that is not in the log) deletes the stored hint, so that it cannot come
+		// back after a restart if the message arrives again.
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveLogEntry{
+			RemoveLogEntry: &pb.RemoveLogEntryRequest{ChannelId: t.ch, MessageId: id}}})
 	}
 }
 

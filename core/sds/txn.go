@@ -37,13 +37,17 @@ func (t *txn) emit(ev *pb.Event) { t.events = append(t.events, ev) }
 
 func (t *txn) push(op *pb.PersistenceOp) { t.ops = append(t.ops, op) }
 
+// persist reports whether persistence ops must be built: with the no-op backend (the
+// default) the batch would be thrown away, so building it is skipped altogether.
+func (t *txn) persist() bool { return !t.m.noBackend }
+
 func (t *txn) onUndo(f func()) { t.undo = append(t.undo, f) }
 
 // commit persists the batch; on failure it undoes every mutation and returns
 // PERSISTENCE. The caller publishes t.events only after a nil return.
 func (t *txn) commit(ctx context.Context) error {
 	ops := t.ops
-	if t.lamport {
+	if t.lamport && t.persist() {
 		ops = append([]*pb.PersistenceOp{{Op: &pb.PersistenceOp_SaveLamport{
 			SaveLamport: &pb.SaveLamportRequest{ChannelId: t.ch, LamportTimestamp: t.s.lamport}}}}, ops...)
 	}
@@ -58,7 +62,7 @@ func (t *txn) commit(ctx context.Context) error {
 		}
 	}
 	for _, id := range t.bloomAdds {
-		t.s.bloom.Add(id)
+		t.s.addToBloom(id, t.m.prof)
 	}
 	return nil
 }
@@ -101,8 +105,10 @@ func (t *txn) logInsert(msg *pb.SdsMessage) {
 	id := msg.GetMessageId()
 	s.log.insert(msg)
 	t.onUndo(func() { s.log.remove(id) })
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_AppendLogEntry{
-		AppendLogEntry: &pb.AppendLogEntryRequest{ChannelId: t.ch, Message: msg}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_AppendLogEntry{
+			AppendLogEntry: &pb.AppendLogEntryRequest{ChannelId: t.ch, Message: msg}}})
+	}
 	for s.log.len() > t.m.cfg.MaxMessageHistory {
 		t.logRemove(s.log.entries[0].GetMessageId())
 	}
@@ -119,8 +125,10 @@ func (t *txn) logRemove(id string) {
 		delete(s.hints, id)
 		t.onUndo(func() { s.hints[id] = hint })
 	}
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveLogEntry{
-		RemoveLogEntry: &pb.RemoveLogEntryRequest{ChannelId: t.ch, MessageId: id}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveLogEntry{
+			RemoveLogEntry: &pb.RemoveLogEntryRequest{ChannelId: t.ch, MessageId: id}}})
+	}
 }
 
 func (t *txn) setHint(id string, hint []byte) {
@@ -134,8 +142,10 @@ func (t *txn) setHint(id string, hint []byte) {
 			delete(s.hints, id)
 		}
 	})
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SetRetrievalHint{
-		SetRetrievalHint: &pb.SetRetrievalHintRequest{ChannelId: t.ch, MessageId: id, RetrievalHint: hint}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SetRetrievalHint{
+			SetRetrievalHint: &pb.SetRetrievalHintRequest{ChannelId: t.ch, MessageId: id, RetrievalHint: hint}}})
+	}
 }
 
 // outPut inserts or replaces an outgoing entry; a replacement keeps its position.
@@ -157,8 +167,10 @@ func (t *txn) outPut(u *pb.UnacknowledgedMessage) {
 			delete(s.outByID, id)
 		})
 	}
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveOutgoing{
-		SaveOutgoing: &pb.SaveOutgoingRequest{ChannelId: t.ch, Message: u}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveOutgoing{
+			SaveOutgoing: &pb.SaveOutgoingRequest{ChannelId: t.ch, Message: u}}})
+	}
 }
 
 func (t *txn) outRemove(id string) {
@@ -174,8 +186,10 @@ func (t *txn) outRemove(id string) {
 		s.out = append(s.out[:i:i], append([]*outEntry{e}, s.out[i:]...)...)
 		s.outByID[id] = e
 	})
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveOutgoing{
-		RemoveOutgoing: &pb.RemoveOutgoingRequest{ChannelId: t.ch, MessageId: id}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveOutgoing{
+			RemoveOutgoing: &pb.RemoveOutgoingRequest{ChannelId: t.ch, MessageId: id}}})
+	}
 }
 
 // inPut inserts or replaces an incoming entry and keeps the dependency index in step.
@@ -198,8 +212,10 @@ func (t *txn) inPut(im *pb.IncomingMessage) {
 			delete(s.in, id)
 		}
 	})
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveIncoming{
-		SaveIncoming: &pb.SaveIncomingRequest{ChannelId: t.ch, Message: im}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveIncoming{
+			SaveIncoming: &pb.SaveIncomingRequest{ChannelId: t.ch, Message: im}}})
+	}
 }
 
 func (t *txn) inRemove(id string) {
@@ -214,8 +230,10 @@ func (t *txn) inRemove(id string) {
 		s.in[id] = old
 		s.indexIncoming(old)
 	})
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveIncoming{
-		RemoveIncoming: &pb.RemoveIncomingRequest{ChannelId: t.ch, MessageId: id}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveIncoming{
+			RemoveIncoming: &pb.RemoveIncomingRequest{ChannelId: t.ch, MessageId: id}}})
+	}
 }
 
 func (t *txn) orepPut(e *pb.OutgoingRepairEntry) {
@@ -230,8 +248,10 @@ func (t *txn) orepPut(e *pb.OutgoingRepairEntry) {
 			delete(s.orep, id)
 		}
 	})
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveOutgoingRepair{
-		SaveOutgoingRepair: &pb.SaveOutgoingRepairRequest{ChannelId: t.ch, Entry: e}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveOutgoingRepair{
+			SaveOutgoingRepair: &pb.SaveOutgoingRepairRequest{ChannelId: t.ch, Entry: e}}})
+	}
 }
 
 // orepRemove deletes an outgoing repair entry; an absent id costs no persistence op.
@@ -243,8 +263,10 @@ func (t *txn) orepRemove(id string) {
 	}
 	delete(s.orep, id)
 	t.onUndo(func() { s.orep[id] = old })
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveOutgoingRepair{
-		RemoveOutgoingRepair: &pb.RemoveOutgoingRepairRequest{ChannelId: t.ch, MessageId: id}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveOutgoingRepair{
+			RemoveOutgoingRepair: &pb.RemoveOutgoingRepairRequest{ChannelId: t.ch, MessageId: id}}})
+	}
 }
 
 func (t *txn) irepPut(e *pb.IncomingRepairEntry) {
@@ -259,8 +281,10 @@ func (t *txn) irepPut(e *pb.IncomingRepairEntry) {
 			delete(s.irep, id)
 		}
 	})
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveIncomingRepair{
-		SaveIncomingRepair: &pb.SaveIncomingRepairRequest{ChannelId: t.ch, Entry: e}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_SaveIncomingRepair{
+			SaveIncomingRepair: &pb.SaveIncomingRepairRequest{ChannelId: t.ch, Entry: e}}})
+	}
 }
 
 // irepRemove deletes an incoming repair entry; an absent id costs no persistence op.
@@ -272,6 +296,8 @@ func (t *txn) irepRemove(id string) {
 	}
 	delete(s.irep, id)
 	t.onUndo(func() { s.irep[id] = old })
-	t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveIncomingRepair{
-		RemoveIncomingRepair: &pb.RemoveIncomingRepairRequest{ChannelId: t.ch, MessageId: id}}})
+	if t.persist() {
+		t.push(&pb.PersistenceOp{Op: &pb.PersistenceOp_RemoveIncomingRepair{
+			RemoveIncomingRepair: &pb.RemoveIncomingRepairRequest{ChannelId: t.ch, MessageId: id}}})
+	}
 }
