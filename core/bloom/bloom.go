@@ -132,6 +132,14 @@ func absU64(x int64) uint64 {
 	return uint64(x)
 }
 
+// Word returns the filter's i-th 64-bit word (as in Words, without the copy).
+func (f *Filter) Word(i int) uint64 {
+	if src := f.bits.BitSet().Words(); i >= 0 && i < len(src) {
+		return src[i]
+	}
+	return 0
+}
+
 // Clear removes every id.
 func (f *Filter) Clear() { f.bits.ClearAll() }
 

@@ -10,6 +10,7 @@ type Rolling struct {
 	keep     int
 	ids      []string // insertion order, oldest first
 	member   map[string]struct{}
+	version  uint64 // see Version
 }
 
 // NewRolling returns an empty rolling filter sized for capacity ids at errorRate.
@@ -36,6 +37,7 @@ func (r *Rolling) Add(id string) {
 		return
 	}
 	r.member[id] = struct{}{}
+	r.version++
 	r.ids = append(r.ids, id)
 	r.filter.Add(id)
 	if len(r.ids) > r.capacity {
@@ -44,6 +46,7 @@ func (r *Rolling) Add(id string) {
 }
 
 func (r *Rolling) roll() {
+	r.version++
 	drop := len(r.ids) - r.keep
 	for _, id := range r.ids[:drop] {
 		delete(r.member, id)
@@ -54,6 +57,11 @@ func (r *Rolling) roll() {
 		r.filter.Add(id)
 	}
 }
+
+// Version changes whenever the filter does: by one for each new id, and by one more
+// when the filter rolls (every word may then differ). A caller that caches the encoded
+// filter can patch just the words of the id it added when Version moved by exactly one.
+func (r *Rolling) Version() uint64 { return r.version }
 
 // Test reports whether id may have been added (and not rolled out).
 func (r *Rolling) Test(id string) bool { return r.filter.Test(id) }

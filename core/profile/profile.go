@@ -4,6 +4,7 @@
 package profile
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -25,6 +26,9 @@ type Profile struct {
 	// AppendBloom is EncodeBloom appending to dst, so that a caller can reuse a buffer
 	// (every message carries the filter, ~18.7 KB at the default size).
 	AppendBloom func(dst []byte, f *bloom.Filter) []byte
+	// PatchBloom updates word i of a filter f encoded by AppendBloom (after f changed
+	// only in that word); false means the layout cannot be patched, encode afresh.
+	PatchBloom func(enc []byte, f *bloom.Filter, i int) bool
 	// DecodeBloom parses a received bloom_filter field; ownK and ownM are our filter's
 	// parameters, for layouts that do not carry their own. An error means "unusable":
 	// the message is still processed without bloom acknowledgements.
@@ -48,6 +52,13 @@ var Spec = &Profile{
 	Hash:        hash.WakuSDSJS,
 	EncodeBloom: func(f *bloom.Filter) []byte { return f.AppendBigEndian(make([]byte, 0, 8*bloom.Words(f.M()))) },
 	AppendBloom: func(dst []byte, f *bloom.Filter) []byte { return f.AppendBigEndian(dst) },
+	PatchBloom: func(enc []byte, f *bloom.Filter, i int) bool {
+		if i < 0 || 8*i+8 > len(enc) {
+			return false
+		}
+		binary.BigEndian.PutUint64(enc[8*i:8*i+8], f.Word(i))
+		return true
+	},
 	DecodeBloom: func(b []byte, k, m uint) (*bloom.Filter, error) {
 		// The layout has no header: a filter of another size cannot be interpreted.
 		return bloom.FromBigEndian(b, k, m, hash.WakuSDSJS)
