@@ -2,6 +2,7 @@ package gogen
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dave/jennifer/jen"
 )
@@ -20,10 +21,15 @@ func (g *fileGen) events() {
 
 	var methods []jen.Code
 	for _, c := range ev.Cases {
-		methods = append(methods,
-			jen.Comment(fmt.Sprintf("On%s handles a %s event.", c.Name, c.Message.Proto.GoIdent.GoName)),
-			jen.Id("On"+c.Name).Params(jen.Id("ev").Add(msgType(c.Message))),
-		)
+		msgName := c.Message.Proto.GoIdent.GoName
+		doc := fmt.Sprintf("On%s handles %s %s event.", c.Name, article(msgName), msgName)
+		if rest, ok := strings.CutPrefix(c.Message.Comment, msgName+": "); ok {
+			doc = fmt.Sprintf("On%s handles %s %s event: %s", c.Name, article(msgName), msgName, rest)
+		} else if c.Message.Comment != "" {
+			doc += "\n" + c.Message.Comment
+		}
+		methods = append(methods, docLines(doc)...)
+		methods = append(methods, jen.Id("On"+c.Name).Params(jen.Id("ev").Add(msgType(c.Message))))
 	}
 	g.add(fmt.Sprintf(`%s handles the events of %s, one method per kind. The core calls it
 only after the operation that produced the events committed, in their order, outside
@@ -58,4 +64,12 @@ with a nil payload, or a kind this package does not know is ignored.`, dispatch)
 			jen.Switch(jen.Id("ev").Dot(get).Call().Assert(jen.Type())).Block(ncases...),
 			jen.Return(jen.Lit("")),
 		))
+}
+
+// article returns "an" before a vowel, else "a".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("AEIOUaeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }

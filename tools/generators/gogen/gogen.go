@@ -19,6 +19,7 @@ package gogen
 import (
 	"errors"
 	"fmt"
+	"go/token"
 	"slices"
 	"strings"
 	"unicode"
@@ -194,7 +195,8 @@ const docWidth = 86
 
 // wrap reflows a doc text to width: lines of a paragraph are joined and re-broken at
 // spaces; blank lines separate paragraphs; a line starting with "  - " starts a list
-// item, whose continuation lines are indented by four spaces.
+// item, whose continuation lines are indented by four spaces; a line starting with a tab
+// is code and kept as it is.
 func wrap(text string, width int) []string {
 	var out []string
 	var para []string
@@ -223,6 +225,9 @@ func wrap(text string, width int) []string {
 		case strings.TrimSpace(l) == "":
 			flush()
 			out = append(out, "")
+		case strings.HasPrefix(l, "\t"):
+			flush()
+			out = append(out, l)
 		case strings.HasPrefix(l, "  - "):
 			flush()
 			prefix, indent = "  - ", "    "
@@ -338,8 +343,8 @@ func paramName(field string) string {
 		}
 	}
 	name := strings.Join(parts, "")
-	switch name {
-	case "ctx", "req", "err", "a", "op", "batch", "out":
+	switch {
+	case token.IsKeyword(name), name == "ctx", name == "err", name == "a", name == "out":
 		name += "_"
 	}
 	return name

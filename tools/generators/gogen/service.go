@@ -194,7 +194,12 @@ An error of the implementation comes back as an *%s; an error of call itself unc
 	if group == "" && len(s.Groups) > 0 {
 		doc += fmt.Sprintf(`
 The client lacks the optional capabilities; to offer them too, combine it with their
-clients, e.g. struct{ %s; %s }{%s(call), New%sClient(call)}.`, iface, groupIface(s, s.Groups[0]), ctor, groupIface(s, s.Groups[0]))
+clients:
+
+	struct {
+		%s
+		%s
+	}{%s(call), New%sClient(call)}`, iface, groupIface(s, s.Groups[0]), ctor, groupIface(s, s.Groups[0]))
 	}
 	g.add(doc, jen.Func().Id(ctor).Params(jen.Id("call").Id("CallFunc")).Id(iface).Block(
 		jen.If(jen.Id("call").Op("==").Nil()).Block(jen.Panic(jen.Lit(string(g.f.Proto.GoPackageName)+": "+ctor+"(nil)"))),

@@ -28,8 +28,8 @@ const (
 	EmptyName = "Empty"
 	// EventName is the name of the event union.
 	EventName = "Event"
-	// BatchSuffix and OpSuffix name the batch convention's messages: <Service>Batch,
-	// whose repeated ops are <Service>Op-like messages with one oneof.
+	// BatchSuffix names the batch message of a host service: <Service>Batch, whose one
+	// repeated message field holds the ops (messages with exactly one oneof).
 	BatchSuffix = "Batch"
 	// TransactionsGroup is the capability the batch adapter wraps batches in.
 	TransactionsGroup = "Transactions"

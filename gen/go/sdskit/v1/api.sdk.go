@@ -1247,8 +1247,12 @@ func DispatchPersistence(ctx context.Context, srv Persistence, methodID uint32, 
 // Persistence through call: each encodes its request, sends it with the method's id and
 // decodes the Result. An error of the implementation comes back as an *Error; an error
 // of call itself unchanged. The client lacks the optional capabilities; to offer them
-// too, combine it with their clients, e.g. struct{ Persistence; PersistenceTransactions
-// }{NewPersistenceClient(call), NewPersistenceTransactionsClient(call)}.
+// too, combine it with their clients:
+//
+//	struct {
+//		Persistence
+//		PersistenceTransactions
+//	}{NewPersistenceClient(call), NewPersistenceTransactionsClient(call)}
 func NewPersistenceClient(call CallFunc) Persistence {
 	if call == nil {
 		panic("sdskitv1: NewPersistenceClient(nil)")

@@ -7,25 +7,38 @@ package sdskitv1
 // after the operation that produced the events committed, in their order, outside every
 // lock. Embed UnimplementedEventHandler to handle only some kinds.
 type EventHandler interface {
-	// OnMessageReady handles a MessageReady event.
+	// OnMessageReady handles a MessageReady event: a received content message is
+	// delivered (all its dependencies are in the local log). Fired once per message, in
+	// causal order.
 	OnMessageReady(ev *MessageReady)
-	// OnMessageAcknowledged handles a MessageAcknowledged event.
+	// OnMessageAcknowledged handles a MessageAcknowledged event: one of our messages
+	// appeared in a peer's causal history, or enough distinct peers' bloom filters
+	// contained it.
 	OnMessageAcknowledged(ev *MessageAcknowledged)
-	// OnMessagePossiblyAcknowledged handles a MessagePossiblyAcknowledged event.
+	// OnMessagePossiblyAcknowledged handles a MessagePossiblyAcknowledged event: a
+	// peer's bloom filter contained one of our messages.
 	OnMessagePossiblyAcknowledged(ev *MessagePossiblyAcknowledged)
-	// OnMessageUnacknowledged handles a MessageUnacknowledged event.
+	// OnMessageUnacknowledged handles a MessageUnacknowledged event: we gave up on one
+	// of our messages after the last resend attempt.
 	OnMessageUnacknowledged(ev *MessageUnacknowledged)
-	// OnResendRequested handles a ResendRequested event.
+	// OnResendRequested handles a ResendRequested event: one of our messages is still
+	// unacknowledged; the application should broadcast wire_bytes again, unchanged.
 	OnResendRequested(ev *ResendRequested)
-	// OnMissingDependencies handles a MissingDependencies event.
+	// OnMissingDependencies handles a MissingDependencies event: a received message
+	// waits for messages not in the local log.
 	OnMissingDependencies(ev *MissingDependencies)
-	// OnMessageLost handles a MessageLost event.
+	// OnMessageLost handles a MessageLost event: a buffered message waited longer than
+	// the incoming timeout.
 	OnMessageLost(ev *MessageLost)
-	// OnSyncDue handles a SyncDue event.
+	// OnSyncDue handles a SyncDue event: it is time to broadcast a sync message on the
+	// channel (BuildSyncMessage).
 	OnSyncDue(ev *SyncDue)
-	// OnRepairReady handles a RepairReady event.
+	// OnRepairReady handles a RepairReady event: SDS-R asks us to rebroadcast a message
+	// someone is missing.
 	OnRepairReady(ev *RepairReady)
-	// OnPersistenceFailed handles a PersistenceFailed event.
+	// OnPersistenceFailed handles a PersistenceFailed event: a background sweep could
+	// not persist its changes; memory was left unchanged and the sweep retries on the
+	// next tick.
 	OnPersistenceFailed(ev *PersistenceFailed)
 }
 

@@ -7,9 +7,9 @@ package fixturev1
 // after the operation that produced the events committed, in their order, outside every
 // lock. Embed UnimplementedEventHandler to handle only some kinds.
 type EventHandler interface {
-	// OnAdded handles a Added event.
+	// OnAdded handles an Added event: a counter changed.
 	OnAdded(ev *Added)
-	// OnCleared handles a Cleared event.
+	// OnCleared handles a Cleared event: every counter was cleared.
 	OnCleared(ev *Cleared)
 }
 

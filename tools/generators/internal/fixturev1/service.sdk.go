@@ -386,8 +386,12 @@ func DispatchStore(ctx context.Context, srv Store, methodID uint32, req []byte) 
 // call: each encodes its request, sends it with the method's id and decodes the Result.
 // An error of the implementation comes back as an *Error; an error of call itself
 // unchanged. The client lacks the optional capabilities; to offer them too, combine it
-// with their clients, e.g. struct{ Store; StoreTransactions }{NewStoreClient(call),
-// NewStoreTransactionsClient(call)}.
+// with their clients:
+//
+//	struct {
+//		Store
+//		StoreTransactions
+//	}{NewStoreClient(call), NewStoreTransactionsClient(call)}
 func NewStoreClient(call CallFunc) Store {
 	if call == nil {
 		panic("fixturev1: NewStoreClient(nil)")
