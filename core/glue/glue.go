@@ -1,0 +1,149 @@
+// Package glue holds what the C and WebAssembly glue layers share: a registry of
+// managers addressed by integer handles, created from IDL CreateRequest bytes and called
+// by method id with protobuf request bytes, answering IDL Result bytes — so the ABI
+// never changes when the API grows, only the generated code does. Host services
+// (persistence, retrieval hints, events) are reached through one HostCall per manager.
+package glue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sdskit/sdskit/core/api"
+	"github.com/sdskit/sdskit/core/sdserr"
+	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// HostCall performs one call into a host-implemented service (pb.Persistence_ServiceName,
+// pb.RetrievalHintProvider_ServiceName or pb.EventSink_ServiceName) and returns its
+// Result bytes. The glue serialises calls per service and manager: at most one is in
+// flight at a time.
+type HostCall func(ctx context.Context, service string, methodID uint32, req []byte) ([]byte, error)
+
+// Capabilities says which host services a host implements.
+type Capabilities struct {
+	Persistence  bool // the Persistence service (required when CreateRequest selects host persistence)
+	Transactions bool // its optional Begin/Commit/Rollback group
+	Hints        bool // RetrievalHintProvider
+	Events       bool // EventSink
+}
+
+// Registry maps handles to managers; it is safe for concurrent use. Handle 0 is never
+// issued, so hosts can use it as "none".
+type Registry struct {
+	mu      sync.Mutex
+	next    uint64
+	servers map[uint64]*api.Server
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{servers: make(map[uint64]*api.Server)} }
+
+// Create decodes a CreateRequest, builds the manager with the host's services and
+// returns its handle, or 0 and Result bytes carrying the error.
+func (r *Registry) Create(ctx context.Context, createReq []byte, caps Capabilities, call HostCall) (handle uint64, result []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			handle, result = 0, ErrorResult(sdserr.New(sdserr.Internal, "Create", "panic: %v", p))
+		}
+	}()
+	var req pb.CreateRequest
+	if err := proto.Unmarshal(createReq, &req); err != nil {
+		return 0, ErrorResult(sdserr.New(sdserr.InvalidArgument, "Create", "CreateRequest does not decode: %v", err))
+	}
+	host := api.Host{}
+	if call != nil {
+		if caps.Persistence {
+			pc := serialised(call, pb.Persistence_ServiceName) // one lane for the whole service
+			p := pb.NewPersistenceClient(pc)
+			if caps.Transactions {
+				host.Persistence = struct {
+					pb.Persistence
+					pb.PersistenceTransactions
+				}{p, pb.NewPersistenceTransactionsClient(pc)}
+			} else {
+				host.Persistence = p
+			}
+		}
+		if caps.Hints {
+			host.Hints = pb.NewRetrievalHintProviderClient(serialised(call, pb.RetrievalHintProvider_ServiceName))
+		}
+		if caps.Events {
+			host.Events = pb.NewEventSinkClient(serialised(call, pb.EventSink_ServiceName))
+		}
+	}
+	srv, err := api.Create(ctx, &req, host)
+	if err != nil {
+		return 0, ErrorResult(err)
+	}
+	r.mu.Lock()
+	r.next++
+	h := r.next
+	r.servers[h] = srv
+	r.mu.Unlock()
+	return h, ValueResult(&pb.CreateResponse{})
+}
+
+// serialised turns a HostCall into a pb.CallFunc for one service, with one call in flight.
+func serialised(call HostCall, service string) pb.CallFunc {
+	var mu sync.Mutex
+	return func(ctx context.Context, methodID uint32, req []byte) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return call(ctx, service, methodID, req)
+	}
+}
+
+// Call dispatches one ReliabilityManager method on the manager behind handle and returns
+// Result bytes. Unknown handles give INVALID_ARGUMENT; a Close call also releases the
+// handle.
+func (r *Registry) Call(ctx context.Context, handle uint64, methodID uint32, req []byte) []byte {
+	r.mu.Lock()
+	srv := r.servers[handle]
+	r.mu.Unlock()
+	if srv == nil {
+		return ErrorResult(sdserr.New(sdserr.InvalidArgument, "Call", "unknown or closed manager handle %d", handle))
+	}
+	out := pb.DispatchReliabilityManager(ctx, srv, methodID, req)
+	if methodID == pb.ReliabilityManager_Close_MethodID {
+		r.mu.Lock()
+		delete(r.servers, handle)
+		r.mu.Unlock()
+	}
+	return out
+}
+
+// Close closes and releases the manager behind handle (idempotent: an unknown handle
+// is INVALID_ARGUMENT, which hosts may ignore on double close).
+func (r *Registry) Close(ctx context.Context, handle uint64) []byte {
+	req, _ := proto.Marshal(&pb.CloseRequest{})
+	return r.Call(ctx, handle, pb.ReliabilityManager_Close_MethodID, req)
+}
+
+// Len returns the number of live managers.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.servers)
+}
+
+// ValueResult encodes a Result carrying m.
+func ValueResult(m proto.Message) []byte {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return ErrorResult(sdserr.New(sdserr.Serialization, "Result", "%v", err))
+	}
+	out, _ := proto.Marshal(&pb.Result{Result: &pb.Result_Value{Value: v}})
+	return out
+}
+
+// ErrorResult encodes a Result carrying err as a typed Error.
+func ErrorResult(err error) []byte {
+	out, mErr := proto.Marshal(&pb.Result{Result: &pb.Result_Error{Error: pb.ErrorFrom(err)}})
+	if mErr != nil { // an Error always encodes; keep the host informed regardless
+		return []byte(fmt.Sprintf("sdskit: cannot encode error %v: %v", err, mErr))
+	}
+	return out
+}
