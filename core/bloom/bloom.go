@@ -84,6 +84,11 @@ func (f *Filter) M() uint { return f.m }
 // Add inserts an id.
 func (f *Filter) Add(id string) {
 	a, b := f.seeds(id)
+	f.addSeeds(a, b)
+}
+
+// addSeeds sets the bits of the id whose seeds are a and b.
+func (f *Filter) addSeeds(a, b uint64) {
 	bs := f.bits.BitSet()
 	for i := uint(0); i < f.k; i++ {
 		bs.Set(location(a, b, i, f.m))
@@ -112,9 +117,51 @@ func (f *Filter) Locations(id string) []uint {
 	return out
 }
 
-func (f *Filter) seeds(id string) (a, b uint64) {
-	m := uint64(f.m)
-	return absU64(f.hash(id)) % m, absU64(f.hash(id+" b")) % m
+func (f *Filter) seeds(id string) (a, b uint64) { return seedsOf(f.hash, f.m, id) }
+
+func seedsOf(hash Hasher, m uint, id string) (a, b uint64) {
+	mm := uint64(m)
+	return absU64(hash(id)) % mm, absU64(hash(id+" b")) % mm
+}
+
+// Tester is what a received filter is used for: membership tests.
+type Tester interface {
+	Test(id string) bool
+}
+
+// View is a read-only filter over words serialised by AppendBigEndian, tested in place:
+// a receiver tests a few ids against every received filter (~18.7 KB at the default
+// size), which it need not decode for that.
+type View struct {
+	b    []byte
+	k, m uint
+	hash Hasher
+}
+
+// ViewBigEndian accepts exactly what FromBigEndian accepts and returns a view of b,
+// which must not change while the view is in use.
+func ViewBigEndian(b []byte, k, m uint, hash Hasher) (*View, error) {
+	if len(b)%8 != 0 || len(b)/8 != Words(m) {
+		return nil, fmt.Errorf("%w: %d bytes for m=%d (want %d)", ErrInvalidParams, len(b), m, 8*Words(m))
+	}
+	if err := checkWords(len(b)/8, k, m, hash); err != nil {
+		return nil, err
+	}
+	return &View{b: b, k: k, m: m, hash: hash}, nil
+}
+
+// Test reports whether id may be in the filter, as Filter.Test does after decoding.
+func (v *View) Test(id string) bool {
+	a, b := seedsOf(v.hash, v.m, id)
+	for i := uint(0); i < v.k; i++ {
+		loc := location(a, b, i, v.m)
+		// Bit loc is bit loc%64 (from the least significant end) of word loc/64, whose
+		// eight big-endian bytes hold bits 63..56 first.
+		if v.b[8*(loc/64)+7-(loc%64)/8]&(1<<(loc%8)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // location is |a + i·b| mod m with a, b < m; a + i·b cannot overflow for the bounded

@@ -8,7 +8,8 @@ type Rolling struct {
 	filter   *Filter
 	capacity int
 	keep     int
-	ids      []string // insertion order, oldest first
+	ids      []string    // insertion order, oldest first
+	seeds    [][2]uint64 // seeds[i] are the hash seeds of ids[i]: a roll re-adds without rehashing
 	member   map[string]struct{}
 	version  uint64 // see Version
 }
@@ -38,8 +39,10 @@ func (r *Rolling) Add(id string) {
 	}
 	r.member[id] = struct{}{}
 	r.version++
+	a, b := r.filter.seeds(id)
 	r.ids = append(r.ids, id)
-	r.filter.Add(id)
+	r.seeds = append(r.seeds, [2]uint64{a, b})
+	r.filter.addSeeds(a, b)
 	if len(r.ids) > r.capacity {
 		r.roll()
 	}
@@ -52,10 +55,26 @@ func (r *Rolling) roll() {
 		delete(r.member, id)
 	}
 	r.ids = append([]string(nil), r.ids[drop:]...)
+	r.seeds = append([][2]uint64(nil), r.seeds[drop:]...)
 	r.filter.Clear()
-	for _, id := range r.ids {
-		r.filter.Add(id)
+	for _, s := range r.seeds {
+		r.filter.addSeeds(s[0], s[1])
 	}
+}
+
+// AppendLocations appends the k bit positions of id to dst (as Filter.Locations),
+// without hashing again when id is the one added last.
+func (r *Rolling) AppendLocations(dst []uint, id string) []uint {
+	var a, b uint64
+	if n := len(r.ids); n > 0 && r.ids[n-1] == id {
+		a, b = r.seeds[n-1][0], r.seeds[n-1][1]
+	} else {
+		a, b = r.filter.seeds(id)
+	}
+	for i := uint(0); i < r.filter.k; i++ {
+		dst = append(dst, location(a, b, i, r.filter.m))
+	}
+	return dst
 }
 
 // Version changes whenever the filter does: by one for each new id, and by one more

@@ -8,9 +8,11 @@ package glue
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/sdskit/sdskit/core/api"
+	"github.com/sdskit/sdskit/core/clock"
 	"github.com/sdskit/sdskit/core/sdserr"
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
 	"google.golang.org/protobuf/proto"
@@ -41,9 +43,23 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{servers: make(map[uint64]*api.Server)} }
 
+// Options are per-manager settings outside the IDL, for hosts that drive time
+// themselves (conformance runners, simulators) or route the core's logs.
+type Options struct {
+	// Clock overrides the wall clock.
+	Clock clock.Clock
+	// Logger overrides slog.Default().
+	Logger *slog.Logger
+}
+
 // Create decodes a CreateRequest, builds the manager with the host's services and
 // returns its handle, or 0 and Result bytes carrying the error.
 func (r *Registry) Create(ctx context.Context, createReq []byte, caps Capabilities, call HostCall) (handle uint64, result []byte) {
+	return r.CreateWithOptions(ctx, createReq, caps, call, Options{})
+}
+
+// CreateWithOptions is Create with per-manager Options.
+func (r *Registry) CreateWithOptions(ctx context.Context, createReq []byte, caps Capabilities, call HostCall, opts Options) (handle uint64, result []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			handle, result = 0, ErrorResult(sdserr.New(sdserr.Internal, "Create", "panic: %v", p))
@@ -53,7 +69,7 @@ func (r *Registry) Create(ctx context.Context, createReq []byte, caps Capabiliti
 	if err := proto.Unmarshal(createReq, &req); err != nil {
 		return 0, ErrorResult(sdserr.New(sdserr.InvalidArgument, "Create", "CreateRequest does not decode: %v", err))
 	}
-	host := api.Host{}
+	host := api.Host{Clock: opts.Clock, Logger: opts.Logger}
 	if call != nil {
 		if caps.Persistence {
 			pc := serialised(call, pb.Persistence_ServiceName) // one lane for the whole service

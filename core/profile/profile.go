@@ -33,6 +33,9 @@ type Profile struct {
 	// parameters, for layouts that do not carry their own. An error means "unusable":
 	// the message is still processed without bloom acknowledgements.
 	DecodeBloom func(b []byte, ownK, ownM uint) (*bloom.Filter, error)
+	// ViewBloom, when set, is DecodeBloom for a filter that is only tested, without
+	// copying b (which must not change while the result is used).
+	ViewBloom func(b []byte, ownK, ownM uint) (bloom.Tester, error)
 	// TReq is the SDS-R delay before we may request a missing message.
 	TReq func(participantID, messageID string, tMin, tMax time.Duration) time.Duration
 	// TResp is the SDS-R delay before we rebroadcast a requested message.
@@ -62,6 +65,13 @@ var Spec = &Profile{
 	DecodeBloom: func(b []byte, k, m uint) (*bloom.Filter, error) {
 		// The layout has no header: a filter of another size cannot be interpreted.
 		return bloom.FromBigEndian(b, k, m, hash.WakuSDSJS)
+	},
+	ViewBloom: func(b []byte, k, m uint) (bloom.Tester, error) {
+		v, err := bloom.ViewBigEndian(b, k, m, hash.WakuSDSJS)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
 	},
 	TReq:            hash.WakuTReq,
 	TResp:           hash.WakuTResp,

@@ -9,6 +9,8 @@ import (
 	"github.com/sdskit/sdskit/core/bloom"
 	"github.com/sdskit/sdskit/core/profile"
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // channel is one channel's lock and state. A channel that failed to bootstrap or was
@@ -54,7 +56,8 @@ func (s *state) addToBloom(id string, p *profile.Profile) {
 	case 1:
 		if s.bloomOK && s.bloomVer == before && p.PatchBloom != nil {
 			f := s.bloom.Filter()
-			for _, loc := range f.Locations(id) {
+			var buf [16]uint
+			for _, loc := range s.bloom.AppendLocations(buf[:0], id) {
 				if !p.PatchBloom(s.bloomBuf, f, int(loc/64)) {
 					s.bloomOK = false
 					return
@@ -119,8 +122,12 @@ func (l *msgLog) len() int { return len(l.entries) }
 
 // insert adds a message that is not in the log yet.
 func (l *msgLog) insert(m *pb.SdsMessage) {
-	i, _ := slices.BinarySearchFunc(l.entries, m, logCmp)
-	l.entries = slices.Insert(l.entries, i, m)
+	if n := len(l.entries); n == 0 || logCmp(l.entries[n-1], m) < 0 {
+		l.entries = append(l.entries, m) // the common case: the newest message
+	} else {
+		i, _ := slices.BinarySearchFunc(l.entries, m, logCmp)
+		l.entries = slices.Insert(l.entries, i, m)
+	}
 	l.byID[m.GetMessageId()] = m
 }
 
@@ -130,7 +137,10 @@ func (l *msgLog) remove(id string) *pb.SdsMessage {
 	if !ok {
 		return nil
 	}
-	i, found := slices.BinarySearchFunc(l.entries, m, logCmp)
+	i, found := 0, len(l.entries) > 0 && l.entries[0] == m
+	if !found {
+		i, found = slices.BinarySearchFunc(l.entries, m, logCmp)
+	}
 	switch {
 	case found && i == 0:
 		// Eviction of the oldest entry, once per delivery in steady state: O(1) instead
@@ -142,6 +152,23 @@ func (l *msgLog) remove(id string) *pb.SdsMessage {
 	}
 	delete(l.byID, id)
 	return m
+}
+
+// shallowClone returns a copy of m whose fields share m's values (bytes, messages and
+// lists alike). Stored state is never mutated in place, only replaced, so an update of
+// one field of a stored message can share the rest, such as an outgoing message's
+// ~19 KB of wire bytes.
+func shallowClone[T proto.Message](m T) T {
+	src := m.ProtoReflect()
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	if u := src.GetUnknown(); len(u) > 0 {
+		dst.SetUnknown(u)
+	}
+	return dst.Interface().(T)
 }
 
 // isStub reports whether a log entry only records an id satisfied out of band

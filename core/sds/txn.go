@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sdskit/sdskit/core/sdserr"
@@ -25,10 +26,17 @@ type txn struct {
 	events    []*pb.Event
 	bloomAdds []string
 	lamport   bool // the clock changed: one SaveLamport goes first in the batch
+
+	// Inline storage for the common small operation (a send or a delivery), which then
+	// allocates no slice for its undo journal or bloom insertion.
+	undoBuf [6]func()
+	addBuf  [1]string
 }
 
 func (m *Manager) begin(ch *channel, op string) *txn {
-	return &txn{m: m, ch: ch.id, s: ch.st, op: op, now: m.clock.Now()}
+	t := &txn{m: m, ch: ch.id, s: ch.st, op: op, now: m.clock.Now()}
+	t.undo, t.bloomAdds = t.undoBuf[:0], t.addBuf[:0]
+	return t
 }
 
 func (t *txn) nowMs() int64 { return t.now.UnixMilli() }
@@ -179,11 +187,13 @@ func (t *txn) outRemove(id string) {
 	if !ok {
 		return
 	}
-	i := s.outIndex(id)
-	s.out = append(s.out[:i:i], s.out[i+1:]...)
+	// In place: an acknowledgement of many messages at once (a peer's bloom filter or
+	// sync message) must not copy the whole buffer for each of them.
+	i := slices.Index(s.out, e)
+	s.out = slices.Delete(s.out, i, i+1)
 	delete(s.outByID, id)
 	t.onUndo(func() {
-		s.out = append(s.out[:i:i], append([]*outEntry{e}, s.out[i:]...)...)
+		s.out = slices.Insert(s.out, i, e)
 		s.outByID[id] = e
 	})
 	if t.persist() {
