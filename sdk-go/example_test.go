@@ -3,6 +3,8 @@ package sdskit_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	sdskit "github.com/sdskit/sdskit/sdk-go"
 )
@@ -68,4 +70,29 @@ func ExampleManager_Wrap_errors() {
 	}
 	// Output:
 	// ERROR_CODE_INVALID_ARGUMENT
+}
+
+// State survives a restart with the embedded SQLite backend: the unacknowledged message
+// is still there, waiting for an acknowledgement or a resend.
+func ExampleWithSQLite() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "sdskit-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "alice.db")
+
+	alice, err := sdskit.New(ctx, "alice", sdskit.WithSQLite(path, ""))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, _ = alice.Wrap(ctx, "room", "m1", []byte("hello"))
+	_ = alice.Close()
+
+	again, _ := sdskit.New(ctx, "alice", sdskit.WithSQLite(path, ""))
+	defer again.Close()
+	_ = again.EnsureChannel(ctx, "room")
+	snap, _ := again.Snapshot(ctx, "room")
+	fmt.Println("unacknowledged after restart:", snap.GetOutgoing()[0].GetMessage().GetMessageId())
+	// Output:
+	// unacknowledged after restart: m1
 }

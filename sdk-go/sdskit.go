@@ -14,6 +14,7 @@ import (
 
 	"github.com/sdskit/sdskit/core/api"
 	"github.com/sdskit/sdskit/core/clock"
+	_ "github.com/sdskit/sdskit/core/store/sqlite" // registers PersistenceChoice.Sqlite
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
 )
 
@@ -82,7 +83,7 @@ func WithMemoryPersistence() Option {
 
 // WithSQLite persists state in the embedded SQLite database at path (created if
 // absent); synchronous is "NORMAL" (default when empty) or "FULL" for power-loss
-// durability. Import github.com/sdskit/sdskit/core/store/sqlite (blank) to link it.
+// durability. One manager owns a database file at a time.
 func WithSQLite(path, synchronous string) Option {
 	return func(o *options) {
 		o.req.Persistence = &pb.PersistenceChoice{Kind: &pb.PersistenceChoice_Sqlite_{

@@ -11,12 +11,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sdskit/sdskit/core/sds"
 	"github.com/sdskit/sdskit/core/sim"
 	"github.com/sdskit/sdskit/core/store"
+	"github.com/sdskit/sdskit/core/store/sqlite"
 )
 
 func main() {
@@ -60,7 +62,7 @@ type params struct {
 func demoDefaults() params {
 	return params{peers: 3, messages: 60, loss: 0.2, dup: 0.05, seed: 1,
 		minDelay: 20 * time.Millisecond, maxDelay: 400 * time.Millisecond, sendEvery: 2 * time.Second,
-		settle: 30 * time.Minute, restart: true, persistence: "memory", causal: 2,
+		settle: 30 * time.Minute, restart: true, persistence: "sqlite", causal: 2,
 		resend: 10 * time.Second, tmin: 2 * time.Second, tmax: 20 * time.Second, sync: 15 * time.Second}
 }
 
@@ -82,7 +84,8 @@ func run(args []string, p params) error {
 	fs.DurationVar(&p.sendEvery, "send-every", p.sendEvery, "mean simulated time between posts")
 	fs.DurationVar(&p.settle, "settle", p.settle, "simulated time allowed to converge after the last post")
 	fs.BoolVar(&p.restart, "restart", p.restart, "restart participant 2 from its database midway")
-	fs.StringVar(&p.persistence, "persistence", p.persistence, "memory or none")
+	fs.StringVar(&p.persistence, "persistence", p.persistence, "sqlite (embedded, one database file per participant), memory or none")
+	fs.StringVar(&p.dir, "dir", p.dir, "directory of the SQLite databases (default: a temporary directory, removed afterwards)")
 	fs.IntVar(&p.causal, "causal-history", p.causal, "causal-history entries per message")
 	fs.DurationVar(&p.resend, "resend-interval", p.resend, "first resend after")
 	fs.DurationVar(&p.tmin, "repair-tmin", p.tmin, "SDS-R T_min")
@@ -107,25 +110,56 @@ func simulate(ctx context.Context, p params) error {
 	cfg.MaxMessageHistory = max(1000, p.messages+100)
 
 	net := sim.New(sim.Options{Seed: p.seed, Loss: p.loss, Dup: p.dup, MinDelay: p.minDelay, MaxDelay: p.maxDelay})
+	if p.persistence == "sqlite" && p.dir == "" {
+		dir, err := os.MkdirTemp("", "sdskit-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		p.dir = dir
+	}
 	for i := range p.peers {
+		name := peerName(i)
 		var backend store.Backend
+		var reopen func() (store.Backend, error)
 		switch p.persistence {
+		case "sqlite":
+			path := filepath.Join(p.dir, name+".db")
+			reopen = func() (store.Backend, error) { return sqlite.Open(ctx, path, sqlite.Options{}) }
+			b, err := reopen()
+			if err != nil {
+				return err
+			}
+			backend = b
 		case "memory":
 			backend = store.NewMemory()
 		case "none":
 			backend = store.Noop{}
 		default:
-			return fmt.Errorf("unknown persistence %q (memory, none)", p.persistence)
+			return fmt.Errorf("unknown persistence %q (sqlite, memory, none)", p.persistence)
 		}
-		if _, err := net.AddPeer(peerName(i), cfg, backend); err != nil {
+		peer, err := net.AddPeer(name, cfg, backend)
+		if err != nil {
 			return err
 		}
+		peer.Reopen = reopen
 	}
+	defer func() {
+		for _, peer := range net.Peers {
+			_ = peer.Manager.Close()
+			if c, ok := peer.Backend.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
+		}
+	}()
 	const channel = "demo-room"
 	started, t0 := time.Now(), net.Clock.Now()
 	tick := 100 * time.Millisecond
 	fmt.Printf("sdskit demo: %d participants, %d messages, loss %.0f%%, dup %.0f%%, persistence %s, seed %d\n",
 		p.peers, p.messages, 100*p.loss, 100*p.dup, p.persistence, p.seed)
+	if p.persistence == "sqlite" {
+		fmt.Printf("  databases in %s\n", p.dir)
+	}
 	for i := range p.messages {
 		from := net.Peers[i%len(net.Peers)]
 		if err := net.Send(ctx, from, channel, fmt.Sprintf("%s-%04d", from.Name, i), fmt.Appendf(nil, "message %d from %s", i, from.Name)); err != nil {

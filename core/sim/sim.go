@@ -9,6 +9,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -43,9 +44,13 @@ type Peer struct {
 	Backend   store.Backend
 	Stats     Stats
 	Delivered []string // message ids in delivery order (MessageReady)
-	net       *Network
-	cfg       sds.Config
-	outbox    []outgoing
+	// Reopen, when set, is how Restart gets the backend of the restarted process (e.g.
+	// reopening a database file); the old backend is closed first if it is an io.Closer.
+	// Without it the restarted manager reuses the same backend value.
+	Reopen func() (store.Backend, error)
+	net    *Network
+	cfg    sds.Config
+	outbox []outgoing
 }
 
 type outgoing struct {
@@ -172,6 +177,18 @@ func (n *Network) broadcast(from *Peer, b []byte) {
 func (n *Network) Restart(p *Peer) error {
 	if err := p.Manager.Close(); err != nil {
 		return err
+	}
+	if p.Reopen != nil {
+		if c, ok := p.Backend.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				return fmt.Errorf("%s: closing the backend: %w", p.Name, err)
+			}
+		}
+		b, err := p.Reopen()
+		if err != nil {
+			return fmt.Errorf("%s: reopening the backend: %w", p.Name, err)
+		}
+		p.Backend = b
 	}
 	p.outbox = nil // a crashed process loses its pending work; the protocol must recover
 	p.Stats.Restarts++
