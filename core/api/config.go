@@ -76,6 +76,8 @@ func ConfigFromProto(c *pb.Config) (sds.Config, error) {
 	setInt(&cfg.NumResponseGroups, c.NumResponseGroups)
 	setInt(&cfg.MaxRepairRequests, c.MaxRepairRequests)
 	setInt(&cfg.MaxRepairAttempts, c.MaxRepairAttempts)
+	setInt(&cfg.MaxIncomingBuffer, c.MaxIncomingBuffer)
+	setInt(&cfg.MaxRepairBuffer, c.MaxRepairBuffer)
 	if tooLong != "" {
 		return cfg, sdserr.New(sdserr.InvalidArgument, "Config", "%s: over the maximum of %d ms", tooLong, maxDurationMs)
 	}

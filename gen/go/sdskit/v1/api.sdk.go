@@ -20,7 +20,7 @@ const ABIVersion = 1
 // IDLHash identifies the IDL this package was generated from: the SHA-256 of its files'
 // descriptors without comments (see tools/generators/model.IDLHash). An SDK refuses a
 // core library whose IDLHash differs from the one it was generated with.
-const IDLHash = "f7653dd9c901333cc1e430163c275f740164cdb56de4e48bf201f3f93bdd33cf"
+const IDLHash = "7a1274959f072e1ac9ed97d277b169b231d078522cddef40d1259aa81f8dd010"
 
 // Error formats the error as "op: CODE: message", leaving out what is empty, so that an
 // *Error is a Go error.
