@@ -9,8 +9,16 @@ SDKGO     := $(BIN)/protoc-gen-sdskit-go
 GENMOD    := tools/generators
 GOPKGS    := ./...
 FUZZTIME  ?= 10s
+# sdk-python's virtualenv (pinned tools of sdk-python/requirements-dev.txt, protoc included).
+PYTHON    ?= python3
+VENV      := build/venv
+VPY       := $(VENV)/bin/python
+VENVSTAMP := $(VENV)/.installed
+NPM       ?= npm
+# sdk-ts's npm dependencies (protoc-gen-es, TypeScript, ...), installed from its lockfile.
+TSDEPS    := sdk-ts/node_modules/.package-lock.json
 
-.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean
+.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts
 
 all: test
 
@@ -31,18 +39,29 @@ $(PGG): go.mod | $(BIN)
 # rebuilt (cheap with the build cache) so it never lags behind its source.
 plugin: | $(BIN)
 	cd $(GENMOD) && $(GO) build -o $(SDKGO) ./cmd/protoc-gen-sdskit-go
+	cd $(GENMOD) && $(GO) build -o $(BIN)/protoc-gen-sdskit-ts ./cmd/protoc-gen-sdskit-ts
+	cd $(GENMOD) && $(GO) build -o $(BIN)/protoc-gen-sdskit-c ./cmd/protoc-gen-sdskit-c
+	cd $(GENMOD) && $(GO) build -o $(BIN)/protoc-gen-sdskit-python ./cmd/protoc-gen-sdskit-python
 
 tools: $(BUF) $(PGG) plugin
+
+# npm ci installs exactly the committed lockfile (better-sqlite3 builds from source with
+# node-gyp when no prebuilt binary can be downloaded: a few minutes on 2 cores).
+$(TSDEPS): sdk-ts/package.json sdk-ts/package-lock.json
+	cd sdk-ts && $(NPM) ci --no-audit --no-fund
 
 ## generate: regenerate all code from the IDL, from a clean gen/go
 # 1. protoc-gen-go alone (buf.gen.bootstrap.yaml, clean: true): fresh *.pb.go, which
 #    compile on their own, so the plugin can link the current options (docs/idl.md);
 # 2. build protoc-gen-sdskit-go against them;
 # 3. every plugin (buf.gen.yaml, clean: true), then compile the result.
-generate: $(BUF) $(PGG)
+generate: $(BUF) $(PGG) $(TSDEPS) $(VENVSTAMP)
 	$(BUF) generate --template buf.gen.bootstrap.yaml
 	$(MAKE) --no-print-directory plugin
 	$(BUF) generate
+	rm -rf sdk-python/src/sdskit/v1
+	$(BUF) generate --template buf.gen.python.yaml
+	$(VPY) sdk-python/scripts/fix_pyi.py sdk-python/src/sdskit/v1
 	$(GO) build ./gen/...
 
 ## check: drift, lint and compatibility checks of the IDL, generator golden tests
@@ -53,8 +72,8 @@ golden:
 	cd $(GENMOD) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 drift: generate
-	@git add -N gen >/dev/null 2>&1 || true
-	@if ! git diff --exit-code --stat -- gen; then \
+	@git add -N gen sdk-ts/src/gen sdk-python/src/sdskit/v1 >/dev/null 2>&1 || true
+	@if ! git diff --exit-code --stat -- gen sdk-ts/src/gen sdk-python/src/sdskit/v1; then \
 		echo "generated code drifted from the IDL: run 'make generate' and commit the result" >&2; exit 1; fi
 
 lint-idl: $(BUF)
@@ -70,15 +89,87 @@ breaking: $(BUF)
 vet:
 	$(GO) vet $(GOPKGS)
 	cd $(GENMOD) && $(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./core/wasm
 	@test -z "$$(gofmt -l core gen tools sdk-go 2>/dev/null)" || (gofmt -l core gen tools sdk-go; echo "gofmt needed" >&2; exit 1)
 
 ## test: every test of the repository
-test: test-go
+test: test-go test-cabi test-python
+
+## test-all: also the TypeScript SDK (Node + Chromium); joins `test` once it is green
+test-all: test test-ts
 
 ## test-go: vet, the Go tests, the race detector on the core, and a short fuzz smoke run
 test-go: vet
 	$(GO) test -count=1 $(GOPKGS)
 	$(GO) test -count=1 -race ./core/...
+
+## wasm: the core as WebAssembly (core/wasm, GOOS=js) for the TypeScript SDK
+TSDIST := sdk-ts/dist
+wasm:
+	@mkdir -p $(TSDIST)
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $(TSDIST)/sdskit.wasm ./core/wasm
+
+## sdk-ts: the TypeScript SDK package in sdk-ts/dist: sdskit.wasm, Go's wasm_exec.js
+# (taken from this Go toolchain at build time, wrapped as an ES module, not committed)
+# and the compiled TypeScript with its .d.ts
+sdk-ts: $(TSDEPS) wasm
+	node sdk-ts/scripts/wrap-wasm-exec.mjs "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(TSDIST)/wasm_exec.js
+	cd sdk-ts && node_modules/.bin/tsc -p tsconfig.json
+
+## test-ts: the TypeScript SDK's tests under Node (conformance scenarios, concurrency,
+# failing backends, SQLite restart, bad input) and in Chromium (IndexedDB)
+test-ts: sdk-ts $(BUF)
+	rm -rf sdk-ts/build/fixture
+	$(BUF) generate tools/generators/testdata/fixture.binpb -o sdk-ts/build/fixture --template \
+		'{"version":"v2","plugins":[{"local":"sdk-ts/node_modules/.bin/protoc-gen-es","out":".","opt":["target=ts","import_extension=js"],"include_imports":true}]}'
+	cp tools/generators/testdata/tsgolden/fixture/v1/*_sdk.ts sdk-ts/build/fixture/fixture/v1/
+	cd sdk-ts && node_modules/.bin/tsc -p scripts/fixture.tsconfig.json
+	cd sdk-ts && rm -rf build/test && node_modules/.bin/tsc -p tsconfig.test.json
+	cd sdk-ts && node --test --test-reporter=spec build/test/*.test.js
+
+## bench-ts: the TypeScript SDK against @waku/sds 0.0.8 in one Node process
+# (@waku/sds is installed from npm into sdk-ts/bench/node_modules from its lockfile, never vendored.)
+bench-ts: sdk-ts
+	cd sdk-ts/bench && $(NPM) ci --no-audit --no-fund
+	cd sdk-ts/bench && node bench.mjs
+
+## lib: the core as a C shared library (core/cabi) + its generated header gen/c/sdskit.h
+# Always rebuilt (cheap with the build cache). Stripped: it ships inside sdk-python.
+LIB := $(CURDIR)/build/libsdskit.so
+lib:
+	@mkdir -p build
+	$(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w" -o $(LIB) ./core/cabi
+
+## test-cabi: the C test program of the ABI's error paths and host calls (core/cabi/ctest)
+test-cabi: lib
+	$(CC) -Wall -Wextra -Werror -O1 -std=c11 -D_DEFAULT_SOURCE -Igen/c core/cabi/ctest/abi_test.c \
+		-Lbuild -lsdskit -Wl,-rpath,$(CURDIR)/build -lpthread -o build/abi_test
+	timeout 120 ./build/abi_test
+
+## py-venv: build/venv with sdk-python's pinned development tools (protoc, mypy, pytest)
+py-venv: $(VENVSTAMP)
+$(VENVSTAMP): sdk-python/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r sdk-python/requirements-dev.txt
+	touch $@
+
+## test-python: the Python SDK: its library bundled into the package, installed into the
+# venv, pytest (conformance scenarios, threads, asyncio, failing backends, restart, bad
+# input, library mismatch) and mypy --strict
+test-python: lib $(VENVSTAMP)
+	mkdir -p sdk-python/src/sdskit/_lib && cp $(LIB) sdk-python/src/sdskit/_lib/libsdskit.so
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation ./sdk-python
+	cd sdk-python && ../$(VPY) -m mypy --strict
+	cd sdk-python && ../$(VPY) -m pytest -q tests
+
+## sdk-python: the Python SDK's wheel (core library bundled) in build/dist
+sdk-python: lib $(VENVSTAMP)
+	mkdir -p sdk-python/src/sdskit/_lib && cp $(LIB) sdk-python/src/sdskit/_lib/libsdskit.so
+	$(VPY) -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w build/dist ./sdk-python
+
+## bench-python: the Python SDK's benchmark table (docs/benchmarks.md)
+bench-python: test-python
+	cd sdk-python && ../$(VPY) bench/bench.py
 
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora in each package's testdata/fuzz)
 FUZZPKGS := ./core/wire ./core/bloom ./core/hash
@@ -98,4 +189,4 @@ demo:
 	$(GO) run ./cmd/sdskit demo
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) build

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 
 	bbloom "github.com/bits-and-blooms/bloom/v3"
@@ -90,8 +89,10 @@ func (f *Filter) Add(id string) {
 // addSeeds sets the bits of the id whose seeds are a and b.
 func (f *Filter) addSeeds(a, b uint64) {
 	bs := f.bits.BitSet()
-	for i := uint(0); i < f.k; i++ {
-		bs.Set(location(a, b, i, f.m))
+	m := uint64(f.m)
+	for i, loc := uint(0), a; i < f.k; i++ {
+		bs.Set(uint(loc))
+		loc = nextLocation(loc, b, m)
 	}
 }
 
@@ -99,10 +100,12 @@ func (f *Filter) addSeeds(a, b uint64) {
 func (f *Filter) Test(id string) bool {
 	a, b := f.seeds(id)
 	bs := f.bits.BitSet()
-	for i := uint(0); i < f.k; i++ {
-		if !bs.Test(location(a, b, i, f.m)) {
+	m := uint64(f.m)
+	for i, loc := uint(0), a; i < f.k; i++ {
+		if !bs.Test(uint(loc)) {
 			return false
 		}
+		loc = nextLocation(loc, b, m)
 	}
 	return true
 }
@@ -111,8 +114,9 @@ func (f *Filter) Test(id string) bool {
 func (f *Filter) Locations(id string) []uint {
 	a, b := f.seeds(id)
 	out := make([]uint, f.k)
-	for i := range out {
-		out[i] = location(a, b, uint(i), f.m)
+	for i, loc := 0, a; i < len(out); i++ {
+		out[i] = uint(loc)
+		loc = nextLocation(loc, b, uint64(f.m))
 	}
 	return out
 }
@@ -153,23 +157,27 @@ func ViewBigEndian(b []byte, k, m uint, hash Hasher) (*View, error) {
 // Test reports whether id may be in the filter, as Filter.Test does after decoding.
 func (v *View) Test(id string) bool {
 	a, b := seedsOf(v.hash, v.m, id)
-	for i := uint(0); i < v.k; i++ {
-		loc := location(a, b, i, v.m)
+	m := uint64(v.m)
+	for i, loc := uint(0), a; i < v.k; i++ {
 		// Bit loc is bit loc%64 (from the least significant end) of word loc/64, whose
 		// eight big-endian bytes hold bits 63..56 first.
 		if v.b[8*(loc/64)+7-(loc%64)/8]&(1<<(loc%8)) == 0 {
 			return false
 		}
+		loc = nextLocation(loc, b, m)
 	}
 	return true
 }
 
-// location is |a + i·b| mod m with a, b < m; a + i·b cannot overflow for the bounded
-// k and m, so the absolute value is the identity.
-func location(a, b uint64, i, m uint) uint {
-	hi, lo := bits.Mul64(uint64(i), b)
-	lo, c := bits.Add64(lo, a, 0)
-	return uint(bits.Rem64(hi+c, lo, uint64(m)))
+// nextLocation returns (loc + b) mod m for loc, b < m. The i-th bit position of an id
+// is |a + i·b| mod m (a, b < m; no overflow for the bounded k and m, so the absolute
+// value is the identity), computed as a, then a+b, a+2b, ... reduced step by step:
+// no division, which the positions of every insertion and test would otherwise cost.
+func nextLocation(loc, b, m uint64) uint64 {
+	if loc += b; loc >= m {
+		loc -= m
+	}
+	return loc
 }
 
 func absU64(x int64) uint64 {

@@ -71,8 +71,10 @@ func (r *Rolling) AppendLocations(dst []uint, id string) []uint {
 	} else {
 		a, b = r.filter.seeds(id)
 	}
-	for i := uint(0); i < r.filter.k; i++ {
-		dst = append(dst, location(a, b, i, r.filter.m))
+	m := uint64(r.filter.m)
+	for i, loc := uint(0), a; i < r.filter.k; i++ {
+		dst = append(dst, uint(loc))
+		loc = nextLocation(loc, b, m)
 	}
 	return dst
 }

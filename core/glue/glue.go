@@ -50,6 +50,17 @@ type Options struct {
 	Clock clock.Clock
 	// Logger overrides slog.Default().
 	Logger *slog.Logger
+	// ConcurrentHost lets calls into one host service overlap instead of serialising
+	// them: for hosts that accept concurrent calls, such as JavaScript's single-threaded
+	// event loop awaiting Promises, so that a slow call for one channel does not hold up
+	// the other channels. The core never overlaps two calls for the same channel.
+	ConcurrentHost bool
+	// BatchPersistence sends each persistence batch to the host as one call instead of
+	// one call per operation: method BatchMethodID of the Persistence service, whose
+	// request is a PersistenceBatch and whose value is Empty. The host applies the batch
+	// against its typed Persistence (Begin, the ops in order, Commit; Rollback when an op
+	// fails). LoadAllForChannel stays a call of its own. Caps.Transactions is then ignored.
+	BatchPersistence bool
 }
 
 // Create decodes a CreateRequest, builds the manager with the host's services and
@@ -70,11 +81,17 @@ func (r *Registry) CreateWithOptions(ctx context.Context, createReq []byte, caps
 		return 0, ErrorResult(sdserr.New(sdserr.InvalidArgument, "Create", "CreateRequest does not decode: %v", err))
 	}
 	host := api.Host{Clock: opts.Clock, Logger: opts.Logger}
+	lane := serialised
+	if opts.ConcurrentHost {
+		lane = concurrent
+	}
 	if call != nil {
 		if caps.Persistence {
-			pc := serialised(call, pb.Persistence_ServiceName) // one lane for the whole service
+			pc := lane(call, pb.Persistence_ServiceName) // one lane for the whole service
 			p := pb.NewPersistenceClient(pc)
-			if caps.Transactions {
+			if opts.BatchPersistence {
+				host.Persistence = newBatching(pc, p)
+			} else if caps.Transactions {
 				host.Persistence = struct {
 					pb.Persistence
 					pb.PersistenceTransactions
@@ -84,10 +101,10 @@ func (r *Registry) CreateWithOptions(ctx context.Context, createReq []byte, caps
 			}
 		}
 		if caps.Hints {
-			host.Hints = pb.NewRetrievalHintProviderClient(serialised(call, pb.RetrievalHintProvider_ServiceName))
+			host.Hints = pb.NewRetrievalHintProviderClient(lane(call, pb.RetrievalHintProvider_ServiceName))
 		}
 		if caps.Events {
-			host.Events = pb.NewEventSinkClient(serialised(call, pb.EventSink_ServiceName))
+			host.Events = pb.NewEventSinkClient(lane(call, pb.EventSink_ServiceName))
 		}
 	}
 	srv, err := api.Create(ctx, &req, host)
@@ -108,6 +125,13 @@ func serialised(call HostCall, service string) pb.CallFunc {
 	return func(ctx context.Context, methodID uint32, req []byte) ([]byte, error) {
 		mu.Lock()
 		defer mu.Unlock()
+		return call(ctx, service, methodID, req)
+	}
+}
+
+// concurrent turns a HostCall into a pb.CallFunc for one service, without serialising.
+func concurrent(call HostCall, service string) pb.CallFunc {
+	return func(ctx context.Context, methodID uint32, req []byte) ([]byte, error) {
 		return call(ctx, service, methodID, req)
 	}
 }

@@ -15,9 +15,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sdskit/sdskit/core/clock"
+	"github.com/sdskit/sdskit/core/hash"
 	"github.com/sdskit/sdskit/core/profile"
 	"github.com/sdskit/sdskit/core/store"
 	"github.com/sdskit/sdskit/core/wire"
@@ -596,5 +598,27 @@ func TestBenchShallowCloneSharesButPreservesEveryField(t *testing.T) {
 	c.PossibleAckSenders = append(slices.Clone(c.PossibleAckSenders), "carol")
 	if len(u.PossibleAckSenders) != 1 {
 		t.Fatal("replacing a field of the copy changed the original")
+	}
+}
+
+// TestBenchBloomPositionsMatchReference checks the division-free bit positions of the
+// filter (and of the rolling filter's cached seeds) against hash.WakuHashNJS, the
+// reference implementation of @waku/sds's positions.
+func TestBenchBloomPositionsMatchReference(t *testing.T) {
+	r := (&Manager{cfg: DefaultConfig(), prof: profile.Spec}).newBloom()
+	f := r.Filter()
+	for i := range 2000 {
+		id := fmt.Sprintf("id-%d-%s", i, strings.Repeat("é", i%7))
+		r.Add(id)
+		got := r.AppendLocations(nil, id)
+		for j, loc := range f.Locations(id) {
+			want := hash.WakuHashNJS(id, j, int(f.M()))
+			if int(loc) != want || int(got[j]) != want {
+				t.Fatalf("%q: position %d is %d (rolling %d), want %d", id, j, loc, got[j], want)
+			}
+		}
+		if !f.Test(id) {
+			t.Fatalf("%q added but not found", id)
+		}
 	}
 }

@@ -1,0 +1,262 @@
+// Loading the sdskit core (Go compiled to WebAssembly, GOOS=js) in Node 20+ and in
+// browsers. The browser path uses only fetch and WebAssembly; Node's fs is imported
+// dynamically, and only for file: URLs.
+
+import { goClass } from "./wasm_exec.js";
+import {
+  ABI_VERSION,
+  EventSinkServiceName,
+  IDL_HASH,
+  PersistenceServiceName,
+  RetrievalHintProviderServiceName,
+} from "./gen/sdskit/v1/api_sdk.js";
+
+/** The host side of one manager, as the core's create() takes it. */
+export interface CoreHost {
+  /** The host implements Persistence (CreateRequest selects host persistence). */
+  persistence?: boolean;
+  /** It also implements the optional Transactions capability. */
+  transactions?: boolean;
+  /**
+   * The core sends each persistence batch as one call: method id 0 of the Persistence
+   * service, with a PersistenceBatch, answered with Result{value: Empty}.
+   */
+  batches?: boolean;
+  /** It implements RetrievalHintProvider. */
+  hints?: boolean;
+  /** It implements EventSink. */
+  events?: boolean;
+  /**
+   * Calls one method of a host service: the service's full name, the method id and
+   * the encoded request in, encoded Result bytes out (undefined: success without a
+   * value), at once or as a Promise.
+   */
+  call?: (service: string, methodId: number, request: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
+  /** Replaces the wall clock (Unix milliseconds); tests and simulations. */
+  nowMs?: () => number;
+}
+
+/** What create() resolves with: the manager's handle (0 on failure) and a Result. */
+export interface CoreCreated {
+  handle: number;
+  result: Uint8Array;
+}
+
+/**
+ * Core is the object the WebAssembly glue (core/wasm) exports. Every method returns a
+ * Promise that never rejects: failures are errors inside the Result bytes.
+ */
+export interface Core {
+  readonly abiVersion: number;
+  readonly idlHash: string;
+  create(createRequest: Uint8Array, host?: CoreHost): Promise<CoreCreated>;
+  call(handle: number, methodId: number, request: Uint8Array): Promise<Uint8Array>;
+  close(handle: number): Promise<Uint8Array>;
+  /** The number of live managers. */
+  live(): Promise<number>;
+  /** Helpers for conformance runners (spec-profile bloom filters). */
+  readonly testing: {
+    bloom(ids: readonly string[], capacity?: number, errorRate?: number): Promise<Uint8Array>;
+    bloomContains(bloom: Uint8Array, id: string, capacity?: number, errorRate?: number): Promise<boolean>;
+  };
+}
+
+/** Where the core's WebAssembly comes from. */
+export type WasmSource = URL | string | ArrayBuffer | ArrayBufferView | Response | WebAssembly.Module;
+
+/** LoadOptions says how to load the core. */
+export interface LoadOptions {
+  /**
+   * The module: a URL (file: URLs are read with Node's fs), the bytes, a fetch Response
+   * or a compiled module. Default: sdskit.wasm next to this file, which bundlers that
+   * understand `new URL("…", import.meta.url)` pick up.
+   */
+  wasm?: WasmSource | PromiseLike<WasmSource>;
+}
+
+/** CoreLoadError is thrown when the core cannot be loaded or does not match the SDK. */
+export class CoreLoadError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CoreLoadError";
+  }
+}
+
+/** The default location of the module, next to this file. */
+export function defaultWasmUrl(): URL {
+  return new URL("./sdskit.wasm", import.meta.url);
+}
+
+let shared: Promise<Core> | undefined;
+
+/**
+ * loadCore loads and starts the core, checking that it speaks this SDK's ABI version
+ * and was built from the same IDL (CoreLoadError otherwise). Without options the core
+ * is loaded once and shared by every manager; with options each call starts its own.
+ */
+export function loadCore(options: LoadOptions = {}): Promise<Core> {
+  if (options.wasm !== undefined) {
+    return startCore(options.wasm);
+  }
+  if (shared === undefined) {
+    const p = startCore(defaultWasmUrl());
+    p.catch(() => {
+      if (shared === p) {
+        shared = undefined; // let a later call retry
+      }
+    });
+    shared = p;
+  }
+  return shared;
+}
+
+/**
+ * checkCore throws a CoreLoadError unless core speaks the expected ABI version and
+ * was built from the expected IDL (by default, the ones this SDK was generated from).
+ */
+export function checkCore(core: Pick<Core, "abiVersion" | "idlHash">, expected = { abiVersion: ABI_VERSION, idlHash: IDL_HASH }): void {
+  if (core.abiVersion !== expected.abiVersion || core.idlHash !== expected.idlHash) {
+    throw new CoreLoadError(
+      `sdskit: the core WebAssembly module does not match this SDK: it speaks ABI version ${String(core.abiVersion)} ` +
+        `and was built from IDL ${String(core.idlHash)}, but the SDK was generated for ABI version ${expected.abiVersion} ` +
+        `and IDL ${expected.idlHash}. Use the sdskit.wasm shipped with this package version ` +
+        "(rebuild both with `make sdk-ts` after changing the IDL).",
+    );
+  }
+}
+
+async function startCore(source: WasmSource | PromiseLike<WasmSource>): Promise<Core> {
+  // wasm_exec.js runs against a private scope: its polyfills (fs, process, path) and the
+  // ready callback never touch the real globalThis. Accessors of the real global that
+  // check their receiver (crypto, performance in browsers) are copied as values.
+  const scope: Record<string, unknown> = Object.create(globalThis, {
+    crypto: { value: globalThis.crypto, writable: true, configurable: true },
+    performance: { value: globalThis.performance, writable: true, configurable: true },
+  }) as Record<string, unknown>;
+  const Go = goClass(scope);
+  const go = new Go();
+  const readyName = "__sdskitReady";
+  const helperName = "__sdskitFast";
+  const ready = new Promise<RawCore>((resolve) => {
+    scope[readyName] = resolve;
+  });
+  go.argv = ["sdskit", readyName, helperName];
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await instantiate(await source, go.importObject);
+  } catch (e) {
+    throw new CoreLoadError(`sdskit: cannot load the core WebAssembly module: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const mem = instance.exports["mem"];
+  if (!(mem instanceof WebAssembly.Memory)) {
+    throw new CoreLoadError("sdskit: the core WebAssembly module exports no memory");
+  }
+  scope[helperName] = fastHelper(mem);
+  const exited = go.run(instance).then(() => {
+    throw new CoreLoadError("sdskit: the core exited during startup");
+  });
+  const raw = await Promise.race([ready, exited]);
+  delete scope[readyName];
+  delete scope[helperName];
+  checkCore(raw);
+  return wrapRaw(raw, mem);
+}
+
+/** The object core/wasm hands over: Core plus its staging buffer. */
+interface RawCore extends Omit<Core, "call"> {
+  readonly fast: boolean;
+  readonly stageAddr: number;
+  readonly stageSize: number;
+  call(handle: number, methodId: number, request: Uint8Array | number): Promise<Uint8Array>;
+}
+
+const services = [PersistenceServiceName, RetrievalHintProviderServiceName, EventSinkServiceName];
+
+/**
+ * fastHelper is the loader side of core/wasm's fast path: the Result bytes of a call and
+ * the request of a host call are copied straight out of the module's memory, so that no
+ * Uint8Array crosses syscall/js.
+ */
+function fastHelper(mem: WebAssembly.Memory): object {
+  const pending = new Map<number, (result: Uint8Array) => void>();
+  return {
+    promise(id: number): Promise<Uint8Array> {
+      return new Promise<Uint8Array>((resolve) => pending.set(id, resolve));
+    },
+    settle(id: number, ptr: number, len: number): void {
+      const resolve = pending.get(id);
+      pending.delete(id);
+      resolve?.(new Uint8Array(mem.buffer, ptr, len).slice());
+    },
+    host(fn: NonNullable<CoreHost["call"]>, service: number, methodId: number, ptr: number, len: number): unknown {
+      return fn(services[service] ?? "", methodId, new Uint8Array(mem.buffer, ptr, len).slice());
+    },
+  };
+}
+
+/** wrapRaw writes requests into the core's staging buffer instead of passing them as Uint8Arrays. */
+function wrapRaw(raw: RawCore, mem: WebAssembly.Memory): Core {
+  const { fast, stageAddr, stageSize } = raw;
+  return {
+    abiVersion: raw.abiVersion,
+    idlHash: raw.idlHash,
+    testing: raw.testing,
+    create: (createRequest, host) => raw.create(createRequest, host),
+    call(handle, methodId, request) {
+      if (fast && request instanceof Uint8Array && request.length <= stageSize) {
+        new Uint8Array(mem.buffer, stageAddr, request.length).set(request);
+        return raw.call(handle, methodId, request.length);
+      }
+      return raw.call(handle, methodId, request);
+    },
+    close: (handle) => raw.close(handle),
+    live: () => raw.live(),
+  };
+}
+
+async function instantiate(src: WasmSource, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  if (src instanceof WebAssembly.Module) {
+    return WebAssembly.instantiate(src, imports);
+  }
+  if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) {
+    return (await WebAssembly.instantiate(src as BufferSource, imports)).instance;
+  }
+  if (isResponse(src)) {
+    return instantiateResponse(src, imports);
+  }
+  const url = typeof src === "string" ? new URL(src, baseUrl()) : src;
+  if (url.protocol === "file:") {
+    const bytes = await readFileUrl(url);
+    return (await WebAssembly.instantiate(bytes as BufferSource, imports)).instance;
+  }
+  return instantiateResponse(await fetch(url), imports);
+}
+
+async function instantiateResponse(resp: Response, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  if (!resp.ok) {
+    throw new Error(`fetching ${resp.url}: HTTP ${resp.status}`);
+  }
+  const type = resp.headers.get("content-type") ?? "";
+  if (typeof WebAssembly.instantiateStreaming === "function" && type.startsWith("application/wasm")) {
+    return (await WebAssembly.instantiateStreaming(resp, imports)).instance;
+  }
+  return (await WebAssembly.instantiate(await resp.arrayBuffer(), imports)).instance;
+}
+
+function isResponse(v: unknown): v is Response {
+  return typeof Response !== "undefined" && v instanceof Response;
+}
+
+function baseUrl(): string {
+  const loc = (globalThis as { location?: { href?: string } }).location;
+  return loc?.href ?? import.meta.url;
+}
+
+/** readFileUrl reads a file: URL with Node's fs (imported only on this path). */
+async function readFileUrl(url: URL): Promise<Uint8Array> {
+  const specifier = "node:fs/promises"; // a variable, so that bundlers leave it alone
+  const fs = (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as {
+    readFile(path: URL): Promise<Uint8Array>;
+  };
+  return fs.readFile(url);
+}
