@@ -96,3 +96,22 @@ func ExampleWithSQLite() {
 	// Output:
 	// unacknowledged after restart: m1
 }
+
+// Events can also arrive on a channel; drain it from its own goroutine.
+func ExampleWithEventChannel() {
+	ctx := context.Background()
+	events := make(chan *sdskit.Event, 16)
+	bob, _ := sdskit.New(ctx, "bob", sdskit.WithEventChannel(events))
+	alice, _ := sdskit.New(ctx, "alice")
+	defer alice.Close()
+
+	hello, _ := alice.Wrap(ctx, "room", "m1", []byte("hello"))
+	_, _ = bob.Unwrap(ctx, hello, nil)
+	_ = bob.Close()
+	close(events)
+	for ev := range events {
+		fmt.Println(sdskit.EventName(ev), ev.GetMessageReady().GetMessageId())
+	}
+	// Output:
+	// MessageReady m1
+}

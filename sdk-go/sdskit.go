@@ -110,6 +110,13 @@ func WithEventFunc(f func(*Event)) Option {
 	return func(o *options) { o.host.Events = eventFunc(f) }
 }
 
+// WithEventChannel sends every event to ch, in commit order. Sends block: drain ch from
+// another goroutine (a full channel stalls the operation whose events are being
+// delivered, never the core's locks), and do not close it before Close returns.
+func WithEventChannel(ch chan<- *Event) Option {
+	return func(o *options) { o.host.Events = eventFunc(func(ev *Event) { ch <- ev }) }
+}
+
 // WithRetrievalHints supplies retrieval hints (e.g. transport message hashes) of our own
 // messages; return nil for none.
 func WithRetrievalHints(f func(ctx context.Context, channelID, messageID string) ([]byte, error)) Option {
@@ -244,6 +251,9 @@ func (m *Manager) Close() error {
 	_, err := m.api.Close(context.Background(), &pb.CloseRequest{})
 	return toError(err)
 }
+
+// EventName returns the name of an event's kind, e.g. "MessageReady".
+func EventName(ev *Event) string { return pb.EventName(ev) }
 
 // toError converts any error into the IDL's typed *Error (nil stays nil).
 func toError(err error) error {
