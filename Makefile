@@ -46,9 +46,12 @@ plugin: | $(BIN)
 tools: $(BUF) $(PGG) plugin
 
 # npm ci installs exactly the committed lockfile (better-sqlite3 builds from source with
-# node-gyp when no prebuilt binary can be downloaded: a few minutes on 2 cores).
+# node-gyp when no prebuilt binary can be downloaded: a few minutes on 2 cores). node-gyp
+# needs Node's headers: NodeSource's nodejs ships them in /usr/include/node, so it never
+# has to download them.
+NODEDIR ?= $(if $(wildcard /usr/include/node/node_api.h),/usr,)
 $(TSDEPS): sdk-ts/package.json sdk-ts/package-lock.json
-	cd sdk-ts && $(NPM) ci --no-audit --no-fund
+	cd sdk-ts && $(if $(NODEDIR),npm_config_nodedir=$(NODEDIR) )$(NPM) ci --no-audit --no-fund
 
 ## generate: regenerate all code from the IDL, from a clean gen/go
 # 1. protoc-gen-go alone (buf.gen.bootstrap.yaml, clean: true): fresh *.pb.go, which
@@ -93,7 +96,7 @@ vet:
 	@test -z "$$(gofmt -l core gen tools sdk-go 2>/dev/null)" || (gofmt -l core gen tools sdk-go; echo "gofmt needed" >&2; exit 1)
 
 ## test: every test of the repository
-test: test-go test-cabi test-python
+test: test-go test-cabi test-python test-ts
 
 ## test-all: also the TypeScript SDK (Node + Chromium); joins `test` once it is green
 test-all: test test-ts

@@ -11,6 +11,7 @@
 //	  live(): Promise<number>,
 //	  testing: { bloom(ids, capacity, errorRate): Promise<Uint8Array>,
 //	             bloomContains(bytes, id, capacity, errorRate): Promise<boolean> },
+//	  fast: boolean, stageAddr: number, stageSize: number,   // the fast path, below
 //	}
 //
 // where Host is

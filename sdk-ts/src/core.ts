@@ -72,6 +72,12 @@ export interface LoadOptions {
    * understand `new URL("…", import.meta.url)` pick up.
    */
   wasm?: WasmSource | PromiseLike<WasmSource>;
+  /**
+   * Use the glue's fast path (default true): Result and request bytes are copied straight
+   * through the module's memory instead of crossing syscall/js as Uint8Arrays. false is
+   * for testing the plain path.
+   */
+  fast?: boolean;
 }
 
 /** CoreLoadError is thrown when the core cannot be loaded or does not match the SDK. */
@@ -95,11 +101,11 @@ let shared: Promise<Core> | undefined;
  * is loaded once and shared by every manager; with options each call starts its own.
  */
 export function loadCore(options: LoadOptions = {}): Promise<Core> {
-  if (options.wasm !== undefined) {
-    return startCore(options.wasm);
+  if (options.wasm !== undefined || options.fast === false) {
+    return startCore(options.wasm ?? defaultWasmUrl(), options.fast ?? true);
   }
   if (shared === undefined) {
-    const p = startCore(defaultWasmUrl());
+    const p = startCore(defaultWasmUrl(), true);
     p.catch(() => {
       if (shared === p) {
         shared = undefined; // let a later call retry
@@ -125,7 +131,7 @@ export function checkCore(core: Pick<Core, "abiVersion" | "idlHash">, expected =
   }
 }
 
-async function startCore(source: WasmSource | PromiseLike<WasmSource>): Promise<Core> {
+async function startCore(source: WasmSource | PromiseLike<WasmSource>, fast: boolean): Promise<Core> {
   // wasm_exec.js runs against a private scope: its polyfills (fs, process, path) and the
   // ready callback never touch the real globalThis. Accessors of the real global that
   // check their receiver (crypto, performance in browsers) are copied as values.
@@ -140,7 +146,7 @@ async function startCore(source: WasmSource | PromiseLike<WasmSource>): Promise<
   const ready = new Promise<RawCore>((resolve) => {
     scope[readyName] = resolve;
   });
-  go.argv = ["sdskit", readyName, helperName];
+  go.argv = fast ? ["sdskit", readyName, helperName] : ["sdskit", readyName];
   let instance: WebAssembly.Instance;
   try {
     instance = await instantiate(await source, go.importObject);
@@ -151,7 +157,9 @@ async function startCore(source: WasmSource | PromiseLike<WasmSource>): Promise<
   if (!(mem instanceof WebAssembly.Memory)) {
     throw new CoreLoadError("sdskit: the core WebAssembly module exports no memory");
   }
-  scope[helperName] = fastHelper(mem);
+  if (fast) {
+    scope[helperName] = fastHelper(mem);
+  }
   const exited = go.run(instance).then(() => {
     throw new CoreLoadError("sdskit: the core exited during startup");
   });

@@ -238,6 +238,45 @@ test("the ABI/IDL check refuses a mismatched core with a clear error", async () 
   await assert.rejects(loadCore({ wasm: new Uint8Array([0, 1, 2, 3]) }), CoreLoadError);
 });
 
+test("the glue's plain path (no loader helper) behaves like the fast path", async () => {
+  const core = await loadCore({ fast: false });
+  const mp = new MemoryPersistence();
+  const alice = unwrap(await ReliabilityManager.create({ core, participantId: "alice", persistence: mp }));
+  const bob = unwrap(await ReliabilityManager.create({ core, participantId: "bob" }));
+  const ready: string[] = [];
+  bob.events.on("messageReady", (e) => ready.push(e.messageId));
+  for (const id of ["m1", "m2"]) {
+    const w = unwrap(await alice.wrapOutgoingMessage({ channelId: "c", messageId: id, content: bytes(id) }));
+    unwrap(await bob.unwrapReceivedMessage({ data: w.wireBytes }));
+  }
+  assert.deepEqual(ready, ["m1", "m2"]);
+  assert.deepEqual(mp.snapshot("c").outgoing.map((o) => o.message?.messageId), ["m1", "m2"]);
+  mp.failOp("SaveOutgoing", { mode: "reject" });
+  expectError(await alice.wrapOutgoingMessage({ channelId: "c", messageId: "m3", content: bytes("m3") }), ErrorCode.PERSISTENCE);
+  expectError(await bob.unwrapReceivedMessage({ data: new Uint8Array([0xff]) }), ErrorCode.DESERIALIZATION);
+  unwrap(await alice.close());
+  unwrap(await bob.close());
+  assert.equal(await core.live(), 0);
+});
+
+test("periodic tasks run in the background (Go timers under wasm) and stop at close", async () => {
+  const m = unwrap(await ReliabilityManager.create({
+    participantId: "p",
+    config: { syncIntervalMs: 30n, syncJitter: 0, sweepIntervalMs: 10n, resendIntervalMs: 40n, maxResendIntervalMs: 40n },
+  }));
+  const sync = m.events.next("syncDue");
+  const resend = m.events.next("resendRequested");
+  unwrap(await m.wrapOutgoingMessage({ channelId: "c", messageId: "m1", content: bytes("x") }));
+  unwrap(await m.startPeriodicTasks());
+  assert.equal((await sync).channelId, "c");
+  assert.equal((await resend).messageId, "m1");
+  unwrap(await m.close());
+  let after = 0;
+  m.events.onAny(() => after++);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(after, 0, "no event after close");
+});
+
 test("Result helpers", () => {
   const a: Result<number> = ok(3);
   assert.equal(unwrap(a), 3);
