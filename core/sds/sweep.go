@@ -191,7 +191,7 @@ func (t *txn) sweepOutgoing() {
 			continue
 		}
 		attempts++
-		nu := proto.CloneOf(u)
+		nu := shallowClone(u) // shares the wire bytes: a deep copy would copy ~19 KB per resend
 		nu.ResendAttempts = attempts
 		nu.NextResendAtUnixMs = t.now.Add(m.resendDelay(attempts)).UnixMilli()
 		t.outPut(nu)

@@ -16,47 +16,6 @@ import (
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
 )
 
-// refStore is the reference the SQLite store must match: store.Memory, plus the rule
-// that RemoveLogEntry also deletes the message's retrieval hint. Memory may not apply
-// that rule itself (it keeps such hints, which the core ignores at bootstrap), so the
-// model tracks the hints a RemoveLogEntry killed and hides them from the snapshot; once
-// Memory applies the rule too, hiding is a no-op.
-type refStore struct {
-	mem    *store.Memory
-	killed map[string]map[string]bool // channel -> ids whose hint a RemoveLogEntry deleted
-}
-
-func newRefStore() *refStore {
-	return &refStore{mem: store.NewMemory(), killed: map[string]map[string]bool{}}
-}
-
-func (r *refStore) Apply(ctx context.Context, b *pb.PersistenceBatch) error {
-	if err := r.mem.Apply(ctx, b); err != nil {
-		return err
-	}
-	ch := b.GetChannelId()
-	for _, op := range b.GetOps() {
-		switch o := op.GetOp().(type) {
-		case *pb.PersistenceOp_RemoveLogEntry:
-			if r.killed[ch] == nil {
-				r.killed[ch] = map[string]bool{}
-			}
-			r.killed[ch][o.RemoveLogEntry.GetMessageId()] = true
-		case *pb.PersistenceOp_SetRetrievalHint:
-			delete(r.killed[ch], o.SetRetrievalHint.GetMessageId())
-		case *pb.PersistenceOp_DropChannel:
-			delete(r.killed, ch)
-		}
-	}
-	return nil
-}
-
-func (r *refStore) Snapshot(ch string) *pb.ChannelSnapshot {
-	s := r.mem.Snapshot(ch)
-	s.RetrievalHints = slices.DeleteFunc(s.RetrievalHints, func(h *pb.RetrievalHint) bool { return r.killed[ch][h.GetMessageId()] })
-	return s
-}
-
 // opGen generates random ops of all 13 kinds over a small id space, so that upserts,
 // removals of present and absent keys and order ties are frequent.
 type opGen struct {
@@ -205,7 +164,7 @@ func TestConformanceRandomBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = s.Close() }()
-			ref := newRefStore()
+			ref := store.NewMemory() // the reference: RemoveLogEntry drops the hint there too
 			g := &opGen{r: rand.New(rand.NewPCG(seed, 99))}
 			counts := map[string]int{}
 			for i := range batches {
@@ -296,7 +255,7 @@ func TestContractCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openTemp(t, Options{Synchronous: "OFF"})
-			ref := newRefStore()
+			ref := store.NewMemory() // the reference: RemoveLogEntry drops the hint there too
 			for _, ops := range [][]*pb.PersistenceOp{tt.setup, tt.ops} {
 				if ops == nil {
 					continue
