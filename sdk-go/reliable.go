@@ -33,7 +33,7 @@ type ChannelOptions struct {
 	OnAcknowledged func(messageID string)
 	// OnMissing is told which dependencies a received message waits for; the channel
 	// already asks peers to repair them (SDS-R).
-	OnMissing func(*pb.MissingDependencies)
+	OnMissing func(*MissingDependencies)
 	// OnEvent receives every event of the manager (after the specific callbacks).
 	OnEvent func(*Event)
 	// OnError receives failures the channel cannot return to a caller: a rebroadcast or

@@ -50,6 +50,8 @@ type (
 	RepairReady = pb.RepairReady
 	// SyncDue asks the application to broadcast BuildSyncMessage.
 	SyncDue = pb.SyncDue
+	// MissingDependencies lists what a received message waits for.
+	MissingDependencies = pb.MissingDependencies
 )
 
 // Message kinds of Received.Kind.

@@ -16,7 +16,6 @@ import (
 )
 
 func init() {
-	commands["demo"] = func(args []string) error { return run(args, demoDefaults()) }
 	commands["simulate"] = func(args []string) error { return run(args, simDefaults()) }
 }
 
