@@ -1,0 +1,1 @@
+"""Transports for sdskit.reliable.ReliableChannel (optional dependencies)."""
