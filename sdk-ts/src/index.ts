@@ -42,3 +42,5 @@ export { MemoryPersistence } from "./backends/memory.js";
 export type { FailureMode, FailureOptions } from "./backends/memory.js";
 export { PersistenceMethods, isPersistenceMethod } from "./backends/common.js";
 export type { PersistenceMethodName } from "./backends/common.js";
+export { ReliableChannel, LoopbackBus } from "./reliable.js";
+export type { Transport, ReliableChannelOptions } from "./reliable.js";
