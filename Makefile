@@ -18,7 +18,7 @@ NPM       ?= npm
 # sdk-ts's npm dependencies (protoc-gen-es, TypeScript, ...), installed from its lockfile.
 TSDEPS    := sdk-ts/node_modules/.package-lock.json
 
-.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts
+.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts demo-ts py-install test-readme
 
 all: test
 
@@ -159,10 +159,9 @@ $(VENVSTAMP): sdk-python/requirements-dev.txt
 ## test-python: the Python SDK: its library bundled into the package, installed into the
 # venv, pytest (conformance scenarios, threads, asyncio, failing backends, restart, bad
 # input, library mismatch) and mypy --strict
-test-python: lib $(VENVSTAMP)
-	mkdir -p sdk-python/src/sdskit/_lib && cp $(LIB) sdk-python/src/sdskit/_lib/libsdskit.so
-	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation ./sdk-python
+test-python: py-install
 	cd sdk-python && ../$(VPY) -m mypy --strict
+	$(VPY) -m mypy --strict demo/python/peer.py
 	cd sdk-python && ../$(VPY) -m pytest -q tests
 
 ## sdk-python: the Python SDK's wheel (core library bundled) in build/dist
@@ -185,11 +184,26 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/...
 
-## demo: the main job
-# Until the cross-language demo lands (issue 8), the main job is the Go core's group chat:
-# participants over a lossy, duplicating, delaying network, one restarted from its store.
-demo:
-	$(GO) run ./cmd/sdskit demo
+## demo-ts: the TypeScript demo participant (demo/ts/peer.ts → demo/ts/dist/peer.js). It
+# imports the SDK by package name, as an application does, through links to sdk-ts.
+demo-ts: sdk-ts
+	mkdir -p demo/ts/node_modules/@sdskit demo/ts/node_modules/@types
+	ln -sfn ../../../../sdk-ts demo/ts/node_modules/@sdskit/sdk
+	ln -sfn ../../../sdk-ts/node_modules/better-sqlite3 demo/ts/node_modules/better-sqlite3
+	ln -sfn ../../../../sdk-ts/node_modules/@types/better-sqlite3 demo/ts/node_modules/@types/better-sqlite3
+	cd demo/ts && ../../sdk-ts/node_modules/.bin/tsc -p tsconfig.json
+
+## py-install: the Python SDK, its core library bundled, installed into build/venv
+py-install: lib $(VENVSTAMP)
+	mkdir -p sdk-python/src/sdskit/_lib && cp $(LIB) sdk-python/src/sdskit/_lib/libsdskit.so
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation ./sdk-python
+
+## demo: the main job — a group chat of a Go, a Python and a TypeScript participant over an
+# embedded NATS server, each on SQLite, dropping/duplicating/delaying what they receive,
+# one killed with SIGKILL midway and restarted from its databases (docs/demo.md).
+# DEMOFLAGS passes flags, e.g. make demo DEMOFLAGS="--messages 50 --loss 0.3".
+demo: py-install demo-ts
+	$(GO) run ./cmd/sdskit demo $(DEMOFLAGS)
 
 clean:
 	rm -rf $(BIN) build

@@ -172,6 +172,13 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (conver
 				return false, err
 			}
 		}
+		for _, p := range peers {
+			if p.hasExited() && !(p == victim && killed && !victim.restarted) {
+				stopAll(peers)
+				tailLog(stderr, p)
+				return false, fmt.Errorf("demo: participant %s exited on its own (log: %s)", p.id, p.logPath)
+			}
+		}
 		converged = (!f.kill || victim == nil || victim.restarted) && allConverged(peers, total)
 		progress.show(start, peers)
 	}
@@ -297,6 +304,22 @@ func (p *participant) line(b []byte, logf io.Writer) {
 	case "error":
 		p.errors++
 		fmt.Fprintf(logf, "[peer error] %v\n", v["message"])
+	}
+}
+
+// hasExited reports whether the peer's current process has ended.
+func (p *participant) hasExited() bool {
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	if exited == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return true
+	default:
+		return false
 	}
 }
 
