@@ -96,7 +96,12 @@ vet:
 	@test -z "$$(gofmt -l core gen tools sdk-go 2>/dev/null)" || (gofmt -l core gen tools sdk-go; echo "gofmt needed" >&2; exit 1)
 
 ## test: every test of the repository
-test: test-go test-cabi test-python test-ts
+test: test-go test-cabi test-python test-ts test-readme
+
+## test-readme: every code block of README.md runs (Go, Python, TypeScript) or is checked
+# (make commands), see docs/readme/readme_test.go
+test-readme: py-install sdk-ts
+	$(GO) test -count=1 -tags readme ./docs/readme
 
 ## test-all: also the TypeScript SDK (Node + Chromium); joins `test` once it is green
 test-all: test test-ts
