@@ -304,21 +304,29 @@ func TestReliableChannelReportsMalformedPayloads(t *testing.T) {
 	}
 }
 
+// alicePair opens alice and bob on one loopback bus (memory persistence, closed with the
+// test) and returns alice's channel and both logs.
+func alicePair(t *testing.T) (*sdskit.ReliableChannel, *logOf, *logOf) {
+	t.Helper()
+	bus := sdskit.NewLoopbackBus()
+	t.Cleanup(bus.Close)
+	open := func(name string, l *logOf) *sdskit.ReliableChannel {
+		c, err := sdskit.OpenReliableChannel(context.Background(), name, "room", bus.Transport(), l.options(), sdskit.WithMemoryPersistence())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	la, lb := newLog(), newLog()
+	a := open("alice", la)
+	open("bob", lb)
+	return a, la, lb
+}
+
 func TestReliableChannelConcurrentSenders(t *testing.T) {
 	ctx := context.Background()
-	bus := sdskit.NewLoopbackBus()
-	defer bus.Close()
-	la, lb := newLog(), newLog()
-	a, err := sdskit.OpenReliableChannel(ctx, "alice", "room", bus.Transport(), la.options(), sdskit.WithMemoryPersistence())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := sdskit.OpenReliableChannel(ctx, "bob", "room", bus.Transport(), lb.options(), sdskit.WithMemoryPersistence())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, la, lb := alicePair(t)
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
@@ -341,19 +349,7 @@ func TestReliableChannelConcurrentSenders(t *testing.T) {
 
 func TestReliableChannelEphemeral(t *testing.T) {
 	ctx := context.Background()
-	bus := sdskit.NewLoopbackBus()
-	defer bus.Close()
-	la, lb := newLog(), newLog()
-	a, err := sdskit.OpenReliableChannel(ctx, "alice", "room", bus.Transport(), la.options(), sdskit.WithMemoryPersistence())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := sdskit.OpenReliableChannel(ctx, "bob", "room", bus.Transport(), lb.options(), sdskit.WithMemoryPersistence())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, _, lb := alicePair(t)
 	id, err := a.SendEphemeral(ctx, []byte("typing…"))
 	if err != nil {
 		t.Fatal(err)
