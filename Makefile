@@ -18,7 +18,7 @@ NPM       ?= npm
 # sdk-ts's npm dependencies (protoc-gen-es, TypeScript, ...), installed from its lockfile.
 TSDEPS    := sdk-ts/node_modules/.package-lock.json
 
-.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts demo-ts py-install test-readme
+.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts demo-ts py-install test-readme test-interop
 
 all: test
 
@@ -140,6 +140,16 @@ test-ts: sdk-ts $(BUF)
 bench-ts: sdk-ts
 	cd sdk-ts/bench && $(NPM) ci --no-audit --no-fund
 	cd sdk-ts/bench && node bench.mjs
+
+## test-interop: the live interop test against @waku/sds 0.0.8 (docs/interop.md): sdskit
+# and @waku/sds MessageChannel participants on one channel in one Node process, bytes both
+# ways through a bus the test controls; one PASS/FAIL line per behaviour, non-zero exit on
+# any failure. @waku/sds is installed from npm into interop/node_modules from the committed
+# lockfile (never vendored); the SDK is imported from sdk-ts/dist.
+test-interop: sdk-ts
+	cd interop && $(NPM) ci --no-audit --no-fund --loglevel=error
+	cd interop && rm -rf build && ../sdk-ts/node_modules/.bin/tsc -p tsconfig.json
+	cd interop && node build/interop.js
 
 ## lib: the core as a C shared library (core/cabi) + its generated header gen/c/sdskit.h
 # Always rebuilt (cheap with the build cache). Stripped: it ships inside sdk-python.
