@@ -29,8 +29,8 @@ func fastConfig() *sdskit.Config {
 		RepairTMinMs:        proto.Uint64(50),
 		RepairTMaxMs:        proto.Uint64(300),
 		BloomCapacity:       proto.Uint32(1000),
-		// The default 5 requests per gap can all be lost at 30 % loss; then a buffered
-		// message waits for a dependency nobody asks for any more (docs/behaviour.md).
+		// Fast T_req retries for the whole test: past max_repair_attempts a gap is
+		// re-requested only with a doubling wait (docs/behaviour.md).
 		MaxRepairAttempts: proto.Uint32(100),
 	}
 }

@@ -612,6 +612,7 @@ func TestMultiGapBatchRepairManyMissingDepsSplitAcrossRequests(t *testing.T) {
 			cfg := busScenarioConfig()
 			cfg.MaxCausalHistory = 10 // nim-sds's default, so that m6 references m1..m5
 			cfg.MaxRepairAttempts = attempts
+			cfg.RepairRetryMaxInterval = 0 // spent requests are forgotten, as in nim-sds
 			b, ps := newScenarioBus(t, cfg, "alice", "bob")
 			alice, bob := ps[0], ps[1]
 			for i := 1; i <= 5; i++ {
@@ -742,8 +743,11 @@ type busSimResult struct {
 //     due requests than 3 per message can carry within T_max; the dropped ones leave
 //     their dependants buffered for good (6 of 12 seeds converged with 3 requests, none
 //     with a 30 s sync interval).
-//   - MaxRepairAttempts 10 (default 5): with 30 % loss of requests and of answers, five
-//     attempts occasionally all fail (11 of 12 seeds converged).
+//
+// MaxRepairAttempts keeps its default (5): with 30 % loss of requests and of answers,
+// five attempts occasionally all fail (11 of 12 seeds converged before
+// RepairRetryMaxInterval existed), but a gap a buffered message depends on is now
+// requested again with backoff (12 of 12).
 //
 // Timers are scaled to the burst: resends after 2 s, T_min 0.5 s (above the 155 ms of
 // network reordering), T_max 5 s.
@@ -757,7 +761,6 @@ func busConvergenceConfig() Config {
 	cfg.RepairTMin = 500 * time.Millisecond
 	cfg.RepairTMax = 5 * time.Second
 	cfg.MaxRepairRequests = 10
-	cfg.MaxRepairAttempts = 10
 	return cfg
 }
 

@@ -74,6 +74,11 @@ type Config struct {
 	// answer is lost is re-armed with a fresh T_req until the message arrives or this
 	// many requests went out.
 	MaxRepairAttempts int
+	// RepairRetryMaxInterval, when positive, keeps a gap alive after MaxRepairAttempts
+	// requests while a buffered message still depends on it: it is requested again, the
+	// wait doubling from T_req up to this interval, because otherwise that message waits
+	// forever once every request or answer was lost. Zero forgets the gap (nim-sds).
+	RepairRetryMaxInterval time.Duration
 	// MaxIncomingBuffer bounds the messages waiting for dependencies; when full, the
 	// oldest waiting message is dropped with a MessageLost event, so a hostile or broken
 	// peer cannot grow memory without limit.
@@ -88,31 +93,32 @@ type Config struct {
 // DefaultConfig returns the recommended configuration.
 func DefaultConfig() Config {
 	return Config{
-		Profile:               profile.Spec.Name,
-		BloomCapacity:         10000,
-		BloomErrorRate:        0.001,
-		MaxMessageHistory:     1000,
-		MaxCausalHistory:      2,
-		SyncCausalHistory:     20,
-		MaxMessageSize:        1 << 20,
-		ResendInterval:        30 * time.Second,
-		ResendBackoff:         2,
-		MaxResendInterval:     10 * time.Minute,
-		MaxResendAttempts:     5,
-		PossibleAcksThreshold: 2,
-		SyncInterval:          30 * time.Second,
-		SyncJitter:            0.2,
-		SweepInterval:         time.Second,
-		IncomingTimeout:       0,
-		LostPolicy:            LostDeliver,
-		RepairTMin:            30 * time.Second,
-		RepairTMax:            120 * time.Second,
-		NumResponseGroups:     1,
-		MaxRepairRequests:     3,
-		MaxRepairAttempts:     5,
-		MaxIncomingBuffer:     10000,
-		MaxRepairBuffer:       1000,
-		Limits:                wire.DefaultLimits(),
+		Profile:                profile.Spec.Name,
+		BloomCapacity:          10000,
+		BloomErrorRate:         0.001,
+		MaxMessageHistory:      1000,
+		MaxCausalHistory:       2,
+		SyncCausalHistory:      20,
+		MaxMessageSize:         1 << 20,
+		ResendInterval:         30 * time.Second,
+		ResendBackoff:          2,
+		MaxResendInterval:      10 * time.Minute,
+		MaxResendAttempts:      5,
+		PossibleAcksThreshold:  2,
+		SyncInterval:           30 * time.Second,
+		SyncJitter:             0.2,
+		SweepInterval:          time.Second,
+		IncomingTimeout:        0,
+		LostPolicy:             LostDeliver,
+		RepairTMin:             30 * time.Second,
+		RepairTMax:             120 * time.Second,
+		NumResponseGroups:      1,
+		MaxRepairRequests:      3,
+		MaxRepairAttempts:      5,
+		RepairRetryMaxInterval: time.Minute,
+		MaxIncomingBuffer:      10000,
+		MaxRepairBuffer:        1000,
+		Limits:                 wire.DefaultLimits(),
 	}
 }
 
@@ -189,6 +195,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRepairAttempts < 1 || c.MaxRepairAttempts > 1000 {
 		return bad("MaxRepairAttempts", "in [1, 1000]", c.MaxRepairAttempts)
+	}
+	if c.RepairRetryMaxInterval < 0 {
+		return bad("RepairRetryMaxInterval", "≥ 0", c.RepairRetryMaxInterval)
 	}
 	if c.MaxIncomingBuffer < 1 {
 		return bad("MaxIncomingBuffer", "≥ 1", c.MaxIncomingBuffer)

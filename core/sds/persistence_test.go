@@ -1002,7 +1002,7 @@ func pstCases() []pstCase {
 		{
 			// The request is attached for the last permitted time, so it is dropped.
 			name: "WrapOutgoingMessage with last repair requests and log eviction",
-			cfg:  func(c *Config) { c.MaxMessageHistory = 4; c.MaxRepairAttempts = 1 },
+			cfg:  func(c *Config) { c.MaxMessageHistory = 4; c.MaxRepairAttempts = 1; c.RepairRetryMaxInterval = 0 },
 			setup: func(e *pstEnv) {
 				e.wrap("alice", "a1")
 				e.wrap("bob", "b1", "b2", "b3")

@@ -61,6 +61,7 @@ func TestConfigValidation_EveryFieldIsRangeChecked(t *testing.T) {
 		{"MaxRepairAttempts", func(c *Config) { c.MaxRepairAttempts = 1001 }},
 		{"MaxIncomingBuffer", func(c *Config) { c.MaxIncomingBuffer = 0 }},
 		{"MaxRepairBuffer", func(c *Config) { c.MaxRepairBuffer = 0 }},
+		{"RepairRetryMaxInterval", func(c *Config) { c.RepairRetryMaxInterval = -time.Second }},
 		{"Limits.MaxMessageBytes", func(c *Config) { c.Limits.MaxMessageBytes = -1 }},
 		{"Limits.MaxContentBytes", func(c *Config) { c.Limits.MaxContentBytes = -1 }},
 		{"Limits.MaxIDBytes", func(c *Config) { c.Limits.MaxIDBytes = -1 }},

@@ -186,6 +186,7 @@ func TestSDSRRepairBuffer_ExpiredRepairRequestsAttachedToOutgoingMessages(t *tes
 		t.Run(fmt.Sprint("MaxRepairAttempts=", attempts), func(t *testing.T) {
 			cfg := relSDSRConfig()
 			cfg.MaxRepairAttempts = attempts
+			cfg.RepairRetryMaxInterval = 0 // spent requests are forgotten, as in nim-sds
 			p := relNew(t, "test-participant", cfg)
 			m := relMsg("sender-A", relCh, "msg2", 2, "two")
 			want := relH("missing-msg", "sender-A", []byte("hint"))
@@ -224,6 +225,51 @@ func TestSDSRRepairBuffer_ExpiredRepairRequestsAttachedToOutgoingMessages(t *tes
 				t.Fatalf("entry kept after %d attempts: %v", attempts, orep)
 			}
 		})
+	}
+}
+
+// After MaxRepairAttempts, a gap that a buffered message still depends on keeps being
+// requested, the wait doubling up to RepairRetryMaxInterval; once nothing depends on it,
+// the spent request is forgotten.
+func TestSDSRRepairRetryAfterMaxAttempts(t *testing.T) {
+	cfg := relSDSRConfig()
+	cfg.MaxRepairAttempts = 2
+	cfg.RepairRetryMaxInterval = 4 * relTMax
+	p := relNew(t, "test-participant", cfg)
+	m := relMsg("sender-A", relCh, "msg2", 2, "two")
+	m.CausalHistory = []*pb.HistoryEntry{relH("missing-msg", "sender-A", nil)}
+	p.unwrap(t, relEncode(t, m))
+	d := hash.WakuTReq("test-participant", "missing-msg", relTMin, relTMax)
+	// Two ordinary attempts T_req apart, then T_req doubled per attempt, capped.
+	waits := []time.Duration{d, d, min(2*d, cfg.RepairRetryMaxInterval), min(4*d, cfg.RepairRetryMaxInterval), min(8*d, cfg.RepairRetryMaxInterval), cfg.RepairRetryMaxInterval}
+	for i, w := range waits {
+		p.clk.Advance(w - time.Millisecond)
+		if rr := relDecode(t, p.wrap(t, relCh, fmt.Sprint("early", i), []byte("x"))).GetRepairRequest(); len(rr) != 0 {
+			t.Fatalf("attempt %d: request attached %v before its wait of %v", i+1, rr, w)
+		}
+		p.clk.Advance(time.Millisecond)
+		if rr := relDecode(t, p.wrap(t, relCh, fmt.Sprint("due", i), []byte("x"))).GetRepairRequest(); len(rr) != 1 || rr[0].GetMessageId() != "missing-msg" {
+			t.Fatalf("attempt %d after %v: repair_request %v", i+1, w, rr)
+		}
+	}
+	orep := p.snap(t, relCh).GetOutgoingRepair()
+	if len(orep) != 1 || orep[0].GetAttempts() != uint32(len(waits)) {
+		t.Fatalf("outgoing repair %v, want the gap kept with %d attempts", orep, len(waits))
+	}
+	// A gap seen only in a sync message's history holds up no buffered message: after
+	// MaxRepairAttempts requests it is forgotten.
+	sync := relMsg("sender-A", relCh, "sync-1", 3, "")
+	sync.CausalHistory = []*pb.HistoryEntry{relH("other-gap", "sender-A", nil)}
+	p.unwrap(t, relEncode(t, sync))
+	d2 := hash.WakuTReq("test-participant", "other-gap", relTMin, relTMax)
+	for i := 0; i < cfg.MaxRepairAttempts; i++ {
+		p.clk.Advance(d2)
+		p.wrap(t, relCh, fmt.Sprint("sync-gap", i), []byte("x"))
+	}
+	for _, e := range p.snap(t, relCh).GetOutgoingRepair() {
+		if e.GetEntry().GetMessageId() == "other-gap" {
+			t.Fatalf("a gap nothing depends on was kept after %d requests: %v", cfg.MaxRepairAttempts, e)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"time"
 
 	"github.com/sdskit/sdskit/core/sdserr"
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
@@ -236,15 +237,38 @@ func (t *txn) takeRepairRequests() []*pb.HistoryEntry {
 		id := e.GetEntry().GetMessageId()
 		out = append(out, e.GetEntry())
 		attempts := e.GetAttempts() + 1
-		if int(attempts) >= t.m.cfg.MaxRepairAttempts {
-			t.orepRemove(id)
-			continue
-		}
 		delay := t.m.prof.TReq(t.m.participant, id, t.m.cfg.RepairTMin, t.m.cfg.RepairTMax)
+		if over := int(attempts) - t.m.cfg.MaxRepairAttempts; over >= 0 {
+			if t.m.cfg.RepairRetryMaxInterval <= 0 || !t.neededByBuffered(id) {
+				t.orepRemove(id)
+				continue
+			}
+			delay = retryDelay(delay, over, t.m.cfg.RepairRetryMaxInterval)
+		}
 		t.orepPut(&pb.OutgoingRepairEntry{Entry: e.GetEntry(), RequestAtUnixMs: t.now.Add(delay).UnixMilli(),
 			DetectedAtUnixMs: e.GetDetectedAtUnixMs(), Attempts: attempts})
 	}
 	return out
+}
+
+// neededByBuffered reports whether a message of the incoming buffer waits for id.
+func (t *txn) neededByBuffered(id string) bool {
+	for _, in := range t.s.in {
+		if _, waits := in.missing[id]; waits {
+			return true
+		}
+	}
+	return false
+}
+
+// retryDelay is the wait before request number over+1 past MaxRepairAttempts: T_req
+// doubled that many times, at most limit.
+func retryDelay(tReq time.Duration, over int, limit time.Duration) time.Duration {
+	d := max(tReq, time.Millisecond)
+	for i := 0; i <= over && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // prefetchHints asks the hint provider, outside every lock, for the hints of our own

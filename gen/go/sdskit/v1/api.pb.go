@@ -329,8 +329,12 @@ type Config struct {
 	MaxIncomingBuffer *uint32 `protobuf:"varint,23,opt,name=max_incoming_buffer,json=maxIncomingBuffer,proto3,oneof" json:"max_incoming_buffer,omitempty"`
 	// Entries of each SDS-R buffer, at most (default 1000).
 	MaxRepairBuffer *uint32 `protobuf:"varint,24,opt,name=max_repair_buffer,json=maxRepairBuffer,proto3,oneof" json:"max_repair_buffer,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// After max_repair_attempts requests for a gap, the gap is requested again while a
+	// buffered message still depends on it, the wait doubling each time up to this interval;
+	// 0 forgets it, as nim-sds does (default 60000).
+	RepairRetryMaxIntervalMs *uint64 `protobuf:"varint,25,opt,name=repair_retry_max_interval_ms,json=repairRetryMaxIntervalMs,proto3,oneof" json:"repair_retry_max_interval_ms,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -527,6 +531,13 @@ func (x *Config) GetMaxIncomingBuffer() uint32 {
 func (x *Config) GetMaxRepairBuffer() uint32 {
 	if x != nil && x.MaxRepairBuffer != nil {
 		return *x.MaxRepairBuffer
+	}
+	return 0
+}
+
+func (x *Config) GetRepairRetryMaxIntervalMs() uint64 {
+	if x != nil && x.RepairRetryMaxIntervalMs != nil {
+		return *x.RepairRetryMaxIntervalMs
 	}
 	return 0
 }
@@ -2417,7 +2428,7 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x06Result\x12\x16\n" +
 	"\x05value\x18\x01 \x01(\fH\x00R\x05value\x12(\n" +
 	"\x05error\x18\x02 \x01(\v2\x10.sdskit.v1.ErrorH\x00R\x05errorB\b\n" +
-	"\x06result\"\xc0\r\n" +
+	"\x06result\"\xa6\x0e\n" +
 	"\x06Config\x120\n" +
 	"\aprofile\x18\x01 \x01(\x0e2\x16.sdskit.v1.WireProfileR\aprofile\x12*\n" +
 	"\x0ebloom_capacity\x18\x02 \x01(\rH\x00R\rbloomCapacity\x88\x01\x01\x12-\n" +
@@ -2445,7 +2456,8 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x13max_repair_attempts\x18\x15 \x01(\rH\x12R\x11maxRepairAttempts\x88\x01\x01\x123\n" +
 	"\x13sync_causal_history\x18\x16 \x01(\rH\x13R\x11syncCausalHistory\x88\x01\x01\x123\n" +
 	"\x13max_incoming_buffer\x18\x17 \x01(\rH\x14R\x11maxIncomingBuffer\x88\x01\x01\x12/\n" +
-	"\x11max_repair_buffer\x18\x18 \x01(\rH\x15R\x0fmaxRepairBuffer\x88\x01\x01B\x11\n" +
+	"\x11max_repair_buffer\x18\x18 \x01(\rH\x15R\x0fmaxRepairBuffer\x88\x01\x01\x12C\n" +
+	"\x1crepair_retry_max_interval_ms\x18\x19 \x01(\x04H\x16R\x18repairRetryMaxIntervalMs\x88\x01\x01B\x11\n" +
 	"\x0f_bloom_capacityB\x13\n" +
 	"\x11_bloom_error_rateB\x16\n" +
 	"\x14_max_message_historyB\x15\n" +
@@ -2467,7 +2479,8 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x14_max_repair_attemptsB\x16\n" +
 	"\x14_sync_causal_historyB\x16\n" +
 	"\x14_max_incoming_bufferB\x14\n" +
-	"\x12_max_repair_buffer\"\xe5\x02\n" +
+	"\x12_max_repair_bufferB\x1f\n" +
+	"\x1d_repair_retry_max_interval_ms\"\xe5\x02\n" +
 	"\x11PersistenceChoice\x127\n" +
 	"\x04none\x18\x01 \x01(\v2!.sdskit.v1.PersistenceChoice.NoneH\x00R\x04none\x12=\n" +
 	"\x06memory\x18\x02 \x01(\v2#.sdskit.v1.PersistenceChoice.MemoryH\x00R\x06memory\x12=\n" +

@@ -20,7 +20,7 @@ const ABIVersion = 1
 // IDLHash identifies the IDL this package was generated from: the SHA-256 of its files'
 // descriptors without comments (see tools/generators/model.IDLHash). An SDK refuses a
 // core library whose IDLHash differs from the one it was generated with.
-const IDLHash = "7a1274959f072e1ac9ed97d277b169b231d078522cddef40d1259aa81f8dd010"
+const IDLHash = "126c5d70ec2dd812d13219aef2f0f8b0bda354b295bbab4d3de411b37493e0a9"
 
 // Error formats the error as "op: CODE: message", leaving out what is empty, so that an
 // *Error is a Go error.

@@ -81,7 +81,7 @@ __all__ = [
 ABI_VERSION: Final = 1
 """The ABI version this module speaks (Result envelope, method-id dispatch, begin-style host calls)."""
 
-IDL_HASH: Final = "7a1274959f072e1ac9ed97d277b169b231d078522cddef40d1259aa81f8dd010"
+IDL_HASH: Final = "126c5d70ec2dd812d13219aef2f0f8b0bda354b295bbab4d3de411b37493e0a9"
 """The hash of the IDL this module was generated from (see tools/generators/model.IDLHash)."""
 
 

@@ -21,7 +21,7 @@ export const ABI_VERSION = 1;
  * IDL_HASH identifies the IDL this code was generated from (hex SHA-256 of its
  * declarations). A core library built from another IDL must be refused.
  */
-export const IDL_HASH = "7a1274959f072e1ac9ed97d277b169b231d078522cddef40d1259aa81f8dd010";
+export const IDL_HASH = "126c5d70ec2dd812d13219aef2f0f8b0bda354b295bbab4d3de411b37493e0a9";
 
 /** errorCodeName returns the name of an error code without its prefix, e.g. "PERSISTENCE". */
 export function errorCodeName(code: errors_pb.ErrorCode): string {
