@@ -89,7 +89,7 @@ func (r *Registry) CreateWithOptions(ctx context.Context, createReq []byte, caps
 		if caps.Persistence {
 			pc := lane(call, pb.Persistence_ServiceName) // one lane for the whole service
 			p := pb.NewPersistenceClient(pc)
-			if opts.BatchPersistence {
+			if opts.BatchPersistence || req.GetHostPersistenceBatches() {
 				host.Persistence = newBatching(pc, p)
 			} else if caps.Transactions {
 				host.Persistence = struct {

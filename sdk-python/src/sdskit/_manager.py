@@ -124,6 +124,7 @@ def _setup(
         raise SdsError(ErrorCode.INVALID_ARGUMENT, f"unknown persistence {persistence!r}", "Create")
     else:
         req.persistence.host.SetInParent()
+        req.host_persistence_batches = True  # one crossing of the C boundary per batch
         impls[PERSISTENCE_SERVICE] = persistence
     if hints is not None:
         req.host_hint_provider = True

@@ -25,9 +25,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from sdskit._batch import BATCH_METHOD_ID, apply_batch
 from sdskit.v1 import events_pb2
 from sdskit.v1.sdk import (
     EVENT_SINK_SERVICE,
+    PERSISTENCE_SERVICE,
     ErrorCode,
     Event,
     EventHandler,
@@ -401,7 +403,10 @@ class Session:
         if impl is None:
             self.lib.complete(token, encode_error(SdsError(ErrorCode.INVALID_ARGUMENT, f"no {service} implementation", service)))
             return
-        out = host_call(impl, service, method_id, data)
+        if service == PERSISTENCE_SERVICE and method_id == BATCH_METHOD_ID:
+            out = apply_batch(impl, data)
+        else:
+            out = host_call(impl, service, method_id, data)
         if isinstance(out, bytes):
             self.lib.complete(token, out)
             return

@@ -674,8 +674,12 @@ type CreateRequest struct {
 	Persistence *PersistenceChoice `protobuf:"bytes,3,opt,name=persistence,proto3" json:"persistence,omitempty"`
 	// Whether the host implements RetrievalHintProvider.
 	HostHintProvider bool `protobuf:"varint,4,opt,name=host_hint_provider,json=hostHintProvider,proto3" json:"host_hint_provider,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A host Persistence (PersistenceChoice.host) receives each batch as one call, method
+	// id 0 of the Persistence service with a PersistenceBatch, instead of one call per
+	// operation; it applies the ops in order inside Begin/Commit (Rollback on failure).
+	HostPersistenceBatches bool `protobuf:"varint,5,opt,name=host_persistence_batches,json=hostPersistenceBatches,proto3" json:"host_persistence_batches,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *CreateRequest) Reset() {
@@ -732,6 +736,13 @@ func (x *CreateRequest) GetPersistence() *PersistenceChoice {
 func (x *CreateRequest) GetHostHintProvider() bool {
 	if x != nil {
 		return x.HostHintProvider
+	}
+	return false
+}
+
+func (x *CreateRequest) GetHostPersistenceBatches() bool {
+	if x != nil {
+		return x.HostPersistenceBatches
 	}
 	return false
 }
@@ -2492,12 +2503,13 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12 \n" +
 	"\vsynchronous\x18\x02 \x01(\tR\vsynchronous\x1a\x06\n" +
 	"\x04HostB\x06\n" +
-	"\x04kind\"\xcf\x01\n" +
+	"\x04kind\"\x89\x02\n" +
 	"\rCreateRequest\x12%\n" +
 	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12)\n" +
 	"\x06config\x18\x02 \x01(\v2\x11.sdskit.v1.ConfigR\x06config\x12>\n" +
 	"\vpersistence\x18\x03 \x01(\v2\x1c.sdskit.v1.PersistenceChoiceR\vpersistence\x12,\n" +
-	"\x12host_hint_provider\x18\x04 \x01(\bR\x10hostHintProvider\"\x10\n" +
+	"\x12host_hint_provider\x18\x04 \x01(\bR\x10hostHintProvider\x128\n" +
+	"\x18host_persistence_batches\x18\x05 \x01(\bR\x16hostPersistenceBatches\"\x10\n" +
 	"\x0eCreateResponse\"5\n" +
 	"\x14EnsureChannelRequest\x12\x1d\n" +
 	"\n" +

@@ -20,7 +20,7 @@ const ABIVersion = 1
 // IDLHash identifies the IDL this package was generated from: the SHA-256 of its files'
 // descriptors without comments (see tools/generators/model.IDLHash). An SDK refuses a
 // core library whose IDLHash differs from the one it was generated with.
-const IDLHash = "126c5d70ec2dd812d13219aef2f0f8b0bda354b295bbab4d3de411b37493e0a9"
+const IDLHash = "c5249855d0efc38b7282a5fa3bb4f1df9b583a805188597da86f2953f92ed2c4"
 
 // Error formats the error as "op: CODE: message", leaving out what is empty, so that an
 // *Error is a Go error.

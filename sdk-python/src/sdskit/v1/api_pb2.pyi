@@ -134,16 +134,18 @@ class PersistenceChoice(_message.Message):
     def __init__(self, none: _Optional[_Union[PersistenceChoice.None_, _Mapping]] = ..., memory: _Optional[_Union[PersistenceChoice.Memory, _Mapping]] = ..., sqlite: _Optional[_Union[PersistenceChoice.Sqlite, _Mapping]] = ..., host: _Optional[_Union[PersistenceChoice.Host, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
-    __slots__ = ("participant_id", "config", "persistence", "host_hint_provider")
+    __slots__ = ("participant_id", "config", "persistence", "host_hint_provider", "host_persistence_batches")
     PARTICIPANT_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     PERSISTENCE_FIELD_NUMBER: _ClassVar[int]
     HOST_HINT_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    HOST_PERSISTENCE_BATCHES_FIELD_NUMBER: _ClassVar[int]
     participant_id: str
     config: Config
     persistence: PersistenceChoice
     host_hint_provider: bool
-    def __init__(self, participant_id: _Optional[str] = ..., config: _Optional[_Union[Config, _Mapping]] = ..., persistence: _Optional[_Union[PersistenceChoice, _Mapping]] = ..., host_hint_provider: _Optional[bool] = ...) -> None: ...
+    host_persistence_batches: bool
+    def __init__(self, participant_id: _Optional[str] = ..., config: _Optional[_Union[Config, _Mapping]] = ..., persistence: _Optional[_Union[PersistenceChoice, _Mapping]] = ..., host_hint_provider: _Optional[bool] = ..., host_persistence_batches: _Optional[bool] = ...) -> None: ...
 
 class CreateResponse(_message.Message):
     __slots__ = ()

@@ -81,7 +81,7 @@ __all__ = [
 ABI_VERSION: Final = 1
 """The ABI version this module speaks (Result envelope, method-id dispatch, begin-style host calls)."""
 
-IDL_HASH: Final = "126c5d70ec2dd812d13219aef2f0f8b0bda354b295bbab4d3de411b37493e0a9"
+IDL_HASH: Final = "c5249855d0efc38b7282a5fa3bb4f1df9b583a805188597da86f2953f92ed2c4"
 """The hash of the IDL this module was generated from (see tools/generators/model.IDLHash)."""
 
 
