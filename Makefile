@@ -189,7 +189,7 @@ bench-python: test-python
 	cd sdk-python && ../$(VPY) bench/bench.py
 
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora in each package's testdata/fuzz)
-FUZZPKGS := ./core/wire ./core/bloom ./core/hash
+FUZZPKGS := ./core/wire ./core/bloom ./core/hash ./core/profile
 fuzz:
 	@for p in $(FUZZPKGS); do \
 		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \

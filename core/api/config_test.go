@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -74,7 +75,6 @@ func TestConfigFromProtoMapsEveryField(t *testing.T) {
 func TestConfigFromProtoRejects(t *testing.T) {
 	for name, c := range map[string]*pb.Config{
 		"unknown profile": {Profile: pb.WireProfile(42)},
-		"nim not built":   {Profile: pb.WireProfile_WIRE_PROFILE_NIM},
 		"unknown policy":  {LostMessagePolicy: pb.LostMessagePolicy(9)},
 		"zero capacity":   {BloomCapacity: proto.Uint32(0)},
 		"huge duration":   {ResendIntervalMs: proto.Uint64(1 << 63)},
@@ -89,5 +89,27 @@ func TestConfigFromProtoRejects(t *testing.T) {
 	got, _ := ConfigFromProto(&pb.Config{ResendIntervalMs: proto.Uint64(1500)})
 	if got.ResendInterval != 1500*time.Millisecond {
 		t.Fatalf("ResendInterval = %v", got.ResendInterval)
+	}
+}
+
+// WIRE_PROFILE_NIM selects the nim profile: a manager built from it speaks nim-sds's
+// wire format (fields 1, 2, 4, 5 and 6 always emitted).
+func TestConfigFromProtoSelectsNimProfile(t *testing.T) {
+	cfg, err := ConfigFromProto(&pb.Config{Profile: pb.WireProfile_WIRE_PROFILE_NIM})
+	if err != nil || cfg.Profile != "nim" {
+		t.Fatalf("ConfigFromProto(NIM) = %q, %v", cfg.Profile, err)
+	}
+	m, err := sds.New("alice", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b, err := m.WrapOutgoingMessage(context.Background(), "ch", "m1", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nim-sds's encoder starts with field 1 (message_id) and field 2 (lamport varint).
+	if len(b) < 6 || b[0] != 0x0a || b[1] != 2 || string(b[2:4]) != "m1" || b[4] != 0x10 {
+		t.Fatalf("not a nim-profile message: % x", b[:min(len(b), 8)])
 	}
 }

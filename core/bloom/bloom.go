@@ -53,6 +53,10 @@ type Filter struct {
 	bits *bbloom.BloomFilter
 	k, m uint
 	hash Hasher
+	// capacity and errorRate are the sizing the filter was built for, carried only so a
+	// layout that serialises them (the nim profile's) can: membership needs k and m alone.
+	capacity  int
+	errorRate float64
 }
 
 // New returns an empty filter; it fails when k or m is out of range or hash is nil.
@@ -79,6 +83,16 @@ func (f *Filter) K() uint { return f.k }
 
 // M returns the number of bits that locations are reduced modulo.
 func (f *Filter) M() uint { return f.m }
+
+// Sizing returns the capacity and false-positive rate the filter was sized for, or
+// zeros when it was built from k and m alone.
+func (f *Filter) Sizing() (capacity int, errorRate float64) { return f.capacity, f.errorRate }
+
+// SetSizing records the capacity and false-positive rate the filter stands for (see
+// Sizing); it does not change k, m or the bits.
+func (f *Filter) SetSizing(capacity int, errorRate float64) {
+	f.capacity, f.errorRate = capacity, errorRate
+}
 
 // Add inserts an id.
 func (f *Filter) Add(id string) {

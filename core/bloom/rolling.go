@@ -24,6 +24,7 @@ func NewRolling(capacity int, errorRate float64, hash Hasher) (*Rolling, error) 
 	if err != nil {
 		return nil, err
 	}
+	f.SetSizing(capacity, errorRate)
 	keep := capacity * 80 / 100
 	if keep < 1 {
 		keep = 1

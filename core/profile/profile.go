@@ -4,8 +4,10 @@
 package profile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sdskit/sdskit/core/bloom"
@@ -84,11 +86,121 @@ var Spec = &Profile{
 	},
 }
 
+// Nim is the profile of nim-sds (libsds): its field numbers with fields 1, 2, 4, 5 and 6
+// always emitted, its nested bloom message (little-endian words plus capacity, error
+// rate, k and m), Nim 2.2's string hash (FarmHash Fingerprint64 as int64) for bloom bit
+// locations and SDS-R, and second-based Lamport timestamps. docs/wire-profiles.md pins
+// every detail.
+var Nim = &Profile{
+	Name:        "nim",
+	Codec:       wire.Nim,
+	Hash:        hash.NimFarm,
+	EncodeBloom: func(f *bloom.Filter) []byte { return appendNimBloom(make([]byte, 0, nimBloomLen(f)), f) },
+	AppendBloom: appendNimBloom,
+	PatchBloom: func(enc []byte, f *bloom.Filter, i int) bool {
+		n := bloom.Words(f.M())
+		hdr := wire.NimBloomBitsHeaderLen(8 * n)
+		// The encoding must be one of f's size: its field-1 header says so.
+		var want [16]byte // a tag and a varint length: no heap allocation per patched word
+		if i < 0 || i >= n || len(enc) < hdr+8*n || !bytes.Equal(wire.AppendNimBloomBitsHeader(want[:0], 8*n), enc[:hdr]) {
+			return false
+		}
+		binary.LittleEndian.PutUint64(enc[hdr+8*i:], f.Word(i))
+		return true
+	},
+	DecodeBloom:     decodeNimBloom,
+	TReq:            hash.NimTReq,
+	TResp:           hash.NimTResp,
+	InResponseGroup: hash.NimInResponseGroup,
+	LamportNow: func(now time.Time) uint64 {
+		// nim-sds sends max(unix seconds, L) + 1, the engine max(LamportNow, L + 1):
+		// seconds + 1 makes the two rules give the same timestamp.
+		if s := now.Unix(); s > 0 {
+			return uint64(s) + 1
+		}
+		return 0
+	},
+}
+
+// nimErrorRateScale is the fixed-point scale of the error rate in the nim bloom message.
+const nimErrorRateScale = 1_000_000
+
+func nimBloomLen(f *bloom.Filter) int {
+	n := 8 * bloom.Words(f.M())
+	return wire.NimBloomBitsHeaderLen(n) + n + 4*(1+10) // four varint fields: tag + at most 10 bytes
+}
+
+// appendNimBloom appends f as nim-sds serialises a filter. A filter without a recorded
+// sizing (built from k and m alone) carries capacity and error rate 0: nim-sds reads
+// both but uses neither for membership.
+func appendNimBloom(dst []byte, f *bloom.Filter) []byte {
+	capacity, errorRate := f.Sizing()
+	dst = wire.AppendNimBloomBitsHeader(dst, 8*bloom.Words(f.M()))
+	dst = f.AppendLittleEndian(dst)
+	return wire.AppendNimBloomParams(dst, uint64(max(capacity, 0)), nimErrorRateMicros(errorRate), uint64(f.K()), uint64(f.M()))
+}
+
+// nimErrorRateMicros is nim-sds's uint64(errorRate × 10⁶): a float product truncated.
+func nimErrorRateMicros(errorRate float64) uint64 {
+	if !(errorRate > 0 && errorRate < 1) {
+		return 0
+	}
+	return uint64(errorRate * nimErrorRateScale)
+}
+
+// decodeNimBloom decodes a received nim bloom message with its own k and m (ownK and
+// ownM do not matter: the layout carries its parameters). Words beyond the m bits are
+// ignored and missing trailing words are an error, so a filter is usable exactly when
+// every bit position it can produce is present.
+func decodeNimBloom(b []byte, _, _ uint) (*bloom.Filter, error) {
+	nb, err := wire.DecodeNimBloom(b)
+	if err != nil {
+		return nil, fmt.Errorf("nim bloom filter: %w", err)
+	}
+	if nb.K < 1 || nb.K > bloom.MaxHashes || nb.M < 1 || nb.M > bloom.MaxBits {
+		return nil, fmt.Errorf("nim bloom filter: %w: k=%d, m=%d", bloom.ErrInvalidParams, nb.K, nb.M)
+	}
+	k, m := uint(nb.K), uint(nb.M)
+	need := 8 * int((m+63)/64) // bytes holding bits 0..m-1
+	if len(nb.Bits) < need {
+		return nil, fmt.Errorf("nim bloom filter: %w: %d bytes of words for m=%d (want at least %d)", bloom.ErrInvalidParams, len(nb.Bits), m, need)
+	}
+	words := nb.Bits
+	if want := 8 * bloom.Words(m); len(words) != want {
+		// nim-sds always sends 1 + m/64 words; another count is padded or cut to it.
+		w := make([]byte, want)
+		copy(w, words[:min(len(words), want)])
+		words = w
+	}
+	f, err := bloom.FromLittleEndian(words, k, m, hash.NimFarm)
+	if err != nil {
+		return nil, fmt.Errorf("nim bloom filter: %w", err)
+	}
+	f.SetSizing(int(min(nb.Capacity, uint64(1<<31-1))), nimErrorRate(nb.ErrorRateMicros))
+	return f, nil
+}
+
+// nimErrorRate inverts nimErrorRateMicros: the smallest rate that encodes back to micros
+// (micros / 10⁶ alone does not for one value in 90, e.g. 249), or 0 when micros is not a
+// rate in (0, 1).
+func nimErrorRate(micros uint64) float64 {
+	if micros == 0 || micros >= nimErrorRateScale {
+		return 0
+	}
+	r := float64(micros) / nimErrorRateScale
+	for i := 0; i < 4 && nimErrorRateMicros(r) < micros; i++ { // one step suffices; bounded anyway
+		r = math.Nextafter(r, 1)
+	}
+	return r
+}
+
 // ByName returns the profile called name ("" means spec).
 func ByName(name string) (*Profile, error) {
 	switch name {
 	case "", Spec.Name:
 		return Spec, nil
+	case Nim.Name:
+		return Nim, nil
 	}
-	return nil, fmt.Errorf("unknown wire profile %q (known: spec)", name)
+	return nil, fmt.Errorf("unknown wire profile %q (known: spec, nim)", name)
 }

@@ -13,6 +13,9 @@ func TestByName(t *testing.T) {
 			t.Fatalf("ByName(%q) = %v, %v", n, p, err)
 		}
 	}
+	if p, err := ByName("nim"); err != nil || p != Nim || p.Codec.Name() != "nim" {
+		t.Fatalf("ByName(nim) = %v, %v", p, err)
+	}
 	if _, err := ByName("carrier-pigeon"); err == nil {
 		t.Fatal("unknown profile accepted")
 	}

@@ -25,7 +25,7 @@ const (
 // Config tunes a Manager. Start from DefaultConfig; New rejects out-of-range values with
 // INVALID_ARGUMENT naming the field.
 type Config struct {
-	// Profile is the wire profile of every channel ("spec").
+	// Profile is the wire profile of every channel ("spec" or "nim", see docs/wire-profiles.md).
 	Profile string
 	// BloomCapacity is the number of ids the channel's bloom filter summarises.
 	BloomCapacity int
