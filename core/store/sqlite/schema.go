@@ -75,6 +75,53 @@ CREATE TABLE incoming_repair (
 	PRIMARY KEY (channel, id)
 ) WITHOUT ROWID;
 `,
+	// v2: the four buffer tables become rowid tables keyed by seq, with a unique index on
+	// (channel, id). Their rows carry whole messages (an outgoing entry holds the ~19 KB
+	// wire bytes, bloom filter included): as WITHOUT ROWID rows those spill into overflow
+	// pages, and every key comparison on the way to an insert or delete read the whole
+	// row back (SQLite compares index records in full). Now comparisons touch only the
+	// small index entries, and a new row is appended at the end of the table.
+	`CREATE TABLE outgoing_v2 (
+	seq     INTEGER PRIMARY KEY,
+	channel TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	blob    BLOB NOT NULL,
+	UNIQUE (channel, id)
+);
+INSERT INTO outgoing_v2 (seq, channel, id, blob) SELECT seq, channel, id, blob FROM outgoing;
+DROP TABLE outgoing;
+ALTER TABLE outgoing_v2 RENAME TO outgoing;
+CREATE TABLE incoming_v2 (
+	seq     INTEGER PRIMARY KEY,
+	channel TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	blob    BLOB NOT NULL,
+	UNIQUE (channel, id)
+);
+INSERT INTO incoming_v2 (seq, channel, id, blob) SELECT seq, channel, id, blob FROM incoming;
+DROP TABLE incoming;
+ALTER TABLE incoming_v2 RENAME TO incoming;
+CREATE TABLE outgoing_repair_v2 (
+	seq     INTEGER PRIMARY KEY,
+	channel TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	blob    BLOB NOT NULL,
+	UNIQUE (channel, id)
+);
+INSERT INTO outgoing_repair_v2 (seq, channel, id, blob) SELECT seq, channel, id, blob FROM outgoing_repair;
+DROP TABLE outgoing_repair;
+ALTER TABLE outgoing_repair_v2 RENAME TO outgoing_repair;
+CREATE TABLE incoming_repair_v2 (
+	seq     INTEGER PRIMARY KEY,
+	channel TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	blob    BLOB NOT NULL,
+	UNIQUE (channel, id)
+);
+INSERT INTO incoming_repair_v2 (seq, channel, id, blob) SELECT seq, channel, id, blob FROM incoming_repair;
+DROP TABLE incoming_repair;
+ALTER TABLE incoming_repair_v2 RENAME TO incoming_repair;
+`,
 }
 
 // The ordered tables, indexes of tableNames and statements.tables.
