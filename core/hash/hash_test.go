@@ -22,6 +22,9 @@ func TestNimFarmVectors(t *testing.T) {
 		{"alicem1", -7787591295787428167},
 		{"bobm1", -4451582708241465515},
 		{"alphabet", -2427165924636348523},
+		{"1footrue", -1541654101129638711},
+		{"2applefalse", 2794438866806483259},
+		{"3true", -4880158226897771312},
 		{"Amazon Redshift", 8085098817162212970},
 	}
 	for _, v := range vectors {

@@ -51,10 +51,9 @@ func FuzzNimDecodeBloom(f *testing.F) {
 		if _, e := fl.Sizing(); nimErrorRateMicros(e) != wantMicros {
 			t.Fatalf("error rate %d micros re-encodes as %d", nb.ErrorRateMicros, nimErrorRateMicros(e))
 		}
-		if c1, e1 := fl.Sizing(); true {
-			if c2, e2 := again.Sizing(); c1 != c2 || e1 != e2 {
-				t.Fatalf("sizing %d/%v became %d/%v", c1, e1, c2, e2)
-			}
+		c1, e1 := fl.Sizing()
+		if c2, e2 := again.Sizing(); c1 != c2 || e1 != e2 {
+			t.Fatalf("sizing %d/%v became %d/%v", c1, e1, c2, e2)
 		}
 		if !bytes.Equal(Nim.EncodeBloom(again), enc) {
 			t.Fatal("encoding is not canonical")

@@ -228,6 +228,17 @@ func TestNimProfileLiberalBloom(t *testing.T) {
 	other.Add("a1")
 	specBloom, _ := bloom.NewRolling(10000, 0.001, profile.Spec.Hash)
 	specBloom.Add("a2")
+	// A nim-sds peer configured for 40,000 ids sends 75,008 bytes of bloom, more than
+	// MaxBloomBytes: the filter is dropped and the message still delivered.
+	big, err := bloom.NewRolling(40000, 0.001, profile.Nim.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.Add("a2")
+	bigBloom := profile.Nim.EncodeBloom(big.Filter())
+	if len(bigBloom) <= wire.DefaultLimits().MaxBloomBytes {
+		t.Fatalf("test filter of %d bytes is not oversized", len(bigBloom))
+	}
 	for _, c := range []struct {
 		id    string
 		bloom []byte
@@ -236,6 +247,7 @@ func TestNimProfileLiberalBloom(t *testing.T) {
 		{"p1", profile.Nim.EncodeBloom(other.Filter()), []string{"a1"}},
 		{"p2", profile.Spec.EncodeBloom(specBloom.Filter()), nil}, // not a nim layout: ignored
 		{"p3", []byte{0x0a, 0x05, 1}, nil},                        // malformed: ignored
+		{"p3b", bigBloom, nil},                                    // oversized: ignored
 	} {
 		alice.rec.reset()
 		m := relMsg("peer", relCh, c.id, 5, "hi")

@@ -320,14 +320,18 @@ func nimScan(b []byte, lim *Limits) (scanResult, *sdserr.Error) {
 		return s, tooLarge("content: %d bytes exceeds MaxContentBytes (%d)", len(s.content), lim.MaxContentBytes)
 	}
 	if len(s.bloom) > lim.MaxBloomBytes {
-		return s, deserr("bloom_filter: %d bytes exceeds MaxBloomBytes (%d)", len(s.bloom), lim.MaxBloomBytes)
+		// Dropped, not fatal: a nim-sds peer configured with a larger capacity sends a
+		// larger filter (2.25 bytes per id after its first roll), and a bloom only adds
+		// acknowledgements, so receiving stays liberal and the message is not lost.
+		s.bloom, s.hasBloom = nil, false
 	}
 	return s, nil
 }
 
 // Decode parses b, which is validated completely before anything is allocated. The
 // result always has a Lamport timestamp and a non-nil Content (an empty content makes it
-// a sync message); BloomFilter is nil only when field 6 is absent.
+// a sync message); BloomFilter is nil only when field 6 is absent or longer than
+// MaxBloomBytes (an oversized filter is ignored, the message is not rejected).
 func (nimCodec) Decode(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
 	m, err := decodeNim(b, lim, false)
 	if err != nil {

@@ -167,7 +167,6 @@ func TestNimDecodeRules(t *testing.T) {
 			{nimBase().bytes(3, entry("a").bytes(2, []byte("abc"))), sdserr.Deserialization, "MaxHintBytes"},
 			{nimBase().bytes(3, entry("a")).bytes(3, entry("b")), sdserr.Deserialization, "MaxCausalHistory"},
 			{nimBase().bytes(13, entry("a")).bytes(13, entry("b")), sdserr.Deserialization, "MaxRepairRequests"},
-			{nimBase().bytes(6, make([]byte, 6)), sdserr.Deserialization, "MaxBloomBytes"},
 			{nimBase().bytes(99, make([]byte, 200)), sdserr.MessageTooLarge, "MaxMessageBytes"},
 		} {
 			_, err := Nim.Decode(c.b, lim)
@@ -176,6 +175,25 @@ func TestNimDecodeRules(t *testing.T) {
 		// The same inputs within the defaults are fine.
 		if _, err := Nim.Decode(nimBase().bytes(5, []byte("12345")).bytes(6, make([]byte, 6)), Limits{}); err != nil {
 			t.Fatal(err)
+		}
+		// A bloom over MaxBloomBytes is dropped, not fatal (receiving is liberal), also
+		// when an earlier occurrence was within the limit: the last one wins.
+		for _, b := range []raw{nimBase().bytes(6, make([]byte, 6)), nimBase().bytes(6, []byte{1}).bytes(6, make([]byte, 6))} {
+			for _, share := range []bool{false, true} {
+				var m *sdskitv1.SdsMessage
+				var err error
+				if share {
+					m, err = Nim.(BloomSharingDecoder).DecodeSharingBloom(b, lim)
+				} else {
+					m, err = Nim.Decode(b, lim)
+				}
+				if err != nil || m.BloomFilter != nil || m.MessageId != "m" {
+					t.Fatalf("oversized bloom (share %v): %v, %v", share, m, err)
+				}
+			}
+		}
+		if m, err := Nim.Decode(nimBase().bytes(6, make([]byte, 5)), lim); err != nil || len(m.BloomFilter) != 5 {
+			t.Fatalf("bloom at MaxBloomBytes: %v, %v", m, err)
 		}
 	})
 	t.Run("sharing bloom", func(t *testing.T) {
@@ -303,6 +321,9 @@ func checkNimOracle(t *testing.T, b []byte, got *sdskitv1.SdsMessage) {
 	lam := ref.Get(nimSchema.Fields().ByName("lamport_timestamp")).Uint()
 	content, _ := oracleBytes(ref, "content")
 	bloomV, hasBloom := oracleBytes(ref, "bloom_filter")
+	if len(bloomV) > DefaultLimits().MaxBloomBytes { // ignored by the nim codec
+		bloomV, hasBloom = nil, false
+	}
 	if got.MessageId != str(ref, "message_id") || got.ChannelId != str(ref, "channel_id") ||
 		got.SenderId != str(ref, "sender_id") || got.GetLamportTimestamp() != lam ||
 		!bytes.Equal(got.Content, content) || !bytes.Equal(got.BloomFilter, bloomV) || (got.BloomFilter != nil) != hasBloom {
