@@ -27,7 +27,7 @@ type Transport interface {
 // their own but must not block for long.
 type ChannelOptions struct {
 	// OnMessage receives every message of the other participants, in causal order
-	// (what Send returned without error is ours already).
+	// (what Send returned without error, or with a *PublishError, is ours already).
 	OnMessage func(*MessageReady)
 	// OnAcknowledged is told when a peer is known to hold one of our messages.
 	OnAcknowledged func(messageID string)
@@ -113,7 +113,8 @@ func (c *ReliableChannel) ChannelID() string { return c.channelID }
 
 // Send wraps content under a new message id, publishes it and returns the id. The
 // message is persisted before it is published, so an error from the transport loses
-// nothing: the resend timer publishes it again until a peer acknowledges it.
+// nothing: it comes as a *PublishError and the resend timer publishes the message again
+// until a peer acknowledges it.
 func (c *ReliableChannel) Send(ctx context.Context, content []byte) (string, error) {
 	id := c.opt.NewMessageID()
 	return id, c.SendWithID(ctx, id, content)
@@ -126,13 +127,14 @@ func (c *ReliableChannel) SendWithID(ctx context.Context, messageID string, cont
 		return err
 	}
 	if err := c.t.Publish(ctx, b); err != nil {
-		return fmt.Errorf("publish %s (kept for resend): %w", messageID, err)
+		return &PublishError{MessageID: messageID, Persisted: true, Err: err}
 	}
 	return nil
 }
 
 // SendEphemeral publishes content as an ephemeral message: delivered at once, never
-// buffered, acknowledged or repaired. It returns the message id.
+// buffered, acknowledged or repaired. It returns the message id (also with a
+// *PublishError, then not Persisted: an ephemeral message is never resent).
 func (c *ReliableChannel) SendEphemeral(ctx context.Context, content []byte) (string, error) {
 	id := c.opt.NewMessageID()
 	b, err := c.m.WrapEphemeral(ctx, c.channelID, id, content)
@@ -140,10 +142,34 @@ func (c *ReliableChannel) SendEphemeral(ctx context.Context, content []byte) (st
 		return "", err
 	}
 	if err := c.t.Publish(ctx, b); err != nil {
-		return "", fmt.Errorf("publish ephemeral %s: %w", id, err)
+		return id, &PublishError{MessageID: id, Err: err}
 	}
 	return id, nil
 }
+
+// PublishError is returned by Send, SendWithID and SendEphemeral when the message was
+// wrapped but the transport failed to publish it. For Send and SendWithID the message is
+// already persisted (Persisted is true): it belongs to the channel's log and the resend
+// timer publishes it again, so an application records it as sent. Any other error from
+// Send means the message does not exist.
+type PublishError struct {
+	// MessageID is the id of the message that was not published.
+	MessageID string
+	// Persisted tells whether the message is in the SDS state and will be resent.
+	Persisted bool
+	// Err is the transport's error.
+	Err error
+}
+
+func (e *PublishError) Error() string {
+	if e.Persisted {
+		return fmt.Sprintf("publish %s (kept for resend): %v", e.MessageID, e.Err)
+	}
+	return fmt.Sprintf("publish %s: %v", e.MessageID, e.Err)
+}
+
+// Unwrap returns the transport's error.
+func (e *PublishError) Unwrap() error { return e.Err }
 
 // Close unsubscribes, stops the manager and waits until every queued event was handled.
 // It is idempotent: later calls return the first call's result.

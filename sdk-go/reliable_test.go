@@ -229,10 +229,12 @@ func TestOpenReliableChannelBadInput(t *testing.T) {
 	}
 }
 
+var errNetworkDown = errors.New("network down")
+
 // failingTransport publishes nothing and says so.
 type failingTransport struct{ sdskit.Transport }
 
-func (failingTransport) Publish(context.Context, []byte) error { return errors.New("network down") }
+func (failingTransport) Publish(context.Context, []byte) error { return errNetworkDown }
 
 func TestReliableChannelReportsPublishFailures(t *testing.T) {
 	ctx := context.Background()
@@ -250,8 +252,14 @@ func TestReliableChannelReportsPublishFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.SendWithID(ctx, "m1", []byte("x")); err == nil || !strings.Contains(err.Error(), "network down") {
-		t.Fatalf("Send over a failing transport = %v", err)
+	err = c.SendWithID(ctx, "m1", []byte("x"))
+	var pe *sdskit.PublishError
+	if !errors.As(err, &pe) || pe.MessageID != "m1" || !pe.Persisted || !errors.Is(err, errNetworkDown) {
+		t.Fatalf("Send over a failing transport = %#v, want a persisted *PublishError of m1 wrapping the transport's error", err)
+	}
+	id, err := c.SendEphemeral(ctx, []byte("typing"))
+	if !errors.As(err, &pe) || pe.MessageID != id || id == "" || pe.Persisted {
+		t.Fatalf("SendEphemeral over a failing transport = %q, %#v, want a non-persisted *PublishError of its id", id, err)
 	}
 	// The message was persisted before publishing: the resend timer tries again and the
 	// failure of that background publication reaches OnError.

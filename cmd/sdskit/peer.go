@@ -270,19 +270,32 @@ loop:
 				id := fmt.Sprintf("%s-%d", f.id, n)
 				content := []byte(fmt.Sprintf("hello %d from %s", n, f.id))
 				// A kill between the send and the insert is healed at the next start
-				// by reconcile: the SDS log already holds the message.
-				if err := ch.SendWithID(ctx, id, content); err != nil {
+				// by reconcile: the SDS log already holds the message. A failed
+				// publication still made the message ours (the resend timer retries),
+				// so only a refused wrap leaves n unused.
+				err := ch.SendWithID(ctx, id, content)
+				var pe *sdskit.PublishError
+				if err != nil {
 					fail("post %s: %v", id, err)
-				} else if err := logDB.insert(id, f.id, 0, content, true); err != nil {
-					fail("app log insert %s: %v", id, err)
-				} else {
+				}
+				if err == nil || errors.As(err, &pe) && pe.Persisted {
+					// n is used either way: wrapping the id again would be refused.
 					sent = n
+					st.mu.Lock()
+					st.delivered++ // own posts are delivered locally and count (peer contract)
+					st.mu.Unlock()
+					if err := logDB.insert(id, f.id, 0, content, true); err != nil {
+						fail("app log insert %s (reconciled at the next start): %v", id, err)
+					}
 				}
 			}
 			post.Reset(nextPost())
 		}
 	}
+	// Stop posting, close the channel and the NATS connection, then the final stats line.
 	closeErr := ch.Close()
+	imp.close()
+	tr.Close()
 	statsLine()
 	return closeErr
 }
