@@ -40,6 +40,18 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
+// Registered first: a stop during start-up is carried out once the peer is up.
+let stopRequested = false;
+let stopNow: (() => void) | undefined;
+function requestStop(): void {
+  stopRequested = true;
+  stopNow?.();
+}
+process.on("SIGTERM", requestStop);
+process.on("SIGINT", requestStop);
+process.stdin.on("end", requestStop);
+process.stdin.resume();
+
 const id = v.id ?? fail("--id is required");
 const dbPath = v.db ?? fail("--db is required");
 const messages = num("messages", 0);
@@ -103,7 +115,7 @@ const impaired: Transport = {
       for (let i = 0; i < copies; i++) {
         const t = setTimeout(() => {
           timers.delete(t);
-          void handler(p);
+          Promise.resolve(handler(p)).catch((e: unknown) => emit({ event: "error", id, message: `receive: ${String(e)}` }));
         }, impRng() * delayMs);
         timers.add(t);
       }
@@ -186,9 +198,12 @@ function schedulePost(): void {
         persisted = !(e instanceof SdsError);
         emit({ event: "error", id, message: `post ${mid}: ${String(e)}` });
       }
-      if (persisted && !stopping) {
-        insert.run(mid, id, 0, Buffer.from(content), 1);
+      if (persisted) {
+        // n is used either way: wrapping the id again would be refused.
         sent = n;
+        stats.delivered++; // own posts are delivered locally and count (peer contract)
+        // Closed by a concurrent stop(): the next start copies it from the SDS log.
+        if (log.open) insert.run(mid, id, 0, Buffer.from(content), 1);
       }
     }
     schedulePost();
@@ -208,7 +223,5 @@ async function stop(): Promise<void> {
   log.close();
   process.exit(0);
 }
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());
-process.stdin.on("end", () => void stop());
-process.stdin.resume();
+stopNow = () => void stop();
+if (stopRequested) stopNow();

@@ -20,8 +20,12 @@ export interface Transport {
 
 /** Options of ReliableChannel.open; every callback is optional and runs in event order. */
 export interface ReliableChannelOptions {
-  /** Our participant id. */
-  participantId: string;
+  /** Our participant id (ignored with `manager`; default "", which disables SDS-R). */
+  participantId?: string;
+  /** An existing manager to use instead of creating one (config, persistence and core are
+   * then ignored). The channel never closes a manager it did not create, so several
+   * channels can share one. */
+  manager?: ReliabilityManager;
   /** The channel. */
   channelId: string;
   /** The transport. */
@@ -32,13 +36,13 @@ export interface ReliableChannelOptions {
   persistence?: PersistenceOption;
   /** The core to use, or how to load it. */
   core?: Core | LoadOptions;
-  /** The other participants' messages, in causal order. */
+  /** The other participants' messages, in causal order (also: messages()). */
   onMessage?: (message: MessageReady) => void;
   /** A peer holds one of our messages. */
   onAcknowledged?: (messageId: string) => void;
   /** A received message waits for these dependencies (repair is already requested). */
   onMissing?: (event: MissingDependencies) => void;
-  /** Every event of the manager, after the specific callbacks. */
+  /** Every event of this channel, after the specific callbacks. */
   onEvent?: (event: Event) => void;
   /** What the channel cannot return to a caller: a failed rebroadcast, a payload that is not SDS. */
   onError?: (error: unknown) => void;
@@ -56,21 +60,27 @@ function randomId(): string {
  * manager's periodic tasks. Unlike the generated API it throws SdsError instead of
  * returning Results, as a convenience layer for applications.
  */
-export class ReliableChannel {
+export class ReliableChannel implements AsyncIterable<MessageReady> {
+  /** The manager the channel runs on. */
   readonly manager: ReliabilityManager;
+  /** The SDS channel id. */
   readonly channelId: string;
   readonly #transport: Transport;
   readonly #opt: ReliableChannelOptions;
+  readonly #ownsManager: boolean;
   #chain: Promise<void> = Promise.resolve();
   #unsubscribe: (() => Promise<void>) | undefined;
+  #offEvents: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   #closed = false;
+  readonly #readers = new Set<MessageQueue>();
 
-  private constructor(manager: ReliabilityManager, opt: ReliableChannelOptions) {
+  private constructor(manager: ReliabilityManager, opt: ReliableChannelOptions, owns: boolean) {
     this.manager = manager;
     this.channelId = opt.channelId;
     this.#transport = opt.transport;
     this.#opt = opt;
+    this.#ownsManager = owns;
   }
 
   /** Creates the manager, loads the channel, subscribes and starts the periodic tasks.
@@ -79,17 +89,22 @@ export class ReliableChannel {
     if (opt.channelId === "") {
       throw new SdsError(ErrorCode.INVALID_ARGUMENT, "empty channel id", "ReliableChannel.open");
     }
-    const manager = unwrap(
-      await ReliabilityManager.create({
-        participantId: opt.participantId,
-        ...(opt.config === undefined ? {} : { config: opt.config }),
-        ...(opt.persistence === undefined ? {} : { persistence: opt.persistence }),
-        ...(opt.core === undefined ? {} : { core: opt.core }),
-        onListenerError: (error) => opt.onError?.(error),
-      }),
-    );
-    const ch = new ReliableChannel(manager, opt);
-    manager.events.onAny((ev) => {
+    if (opt.manager?.closed === true) {
+      throw new SdsError(ErrorCode.CLOSED, "the manager is closed", "ReliableChannel.open");
+    }
+    const manager =
+      opt.manager ??
+      unwrap(
+        await ReliabilityManager.create({
+          participantId: opt.participantId ?? "",
+          ...(opt.config === undefined ? {} : { config: opt.config }),
+          ...(opt.persistence === undefined ? {} : { persistence: opt.persistence }),
+          ...(opt.core === undefined ? {} : { core: opt.core }),
+          onListenerError: (error) => opt.onError?.(error),
+        }),
+      );
+    const ch = new ReliableChannel(manager, opt, opt.manager === undefined);
+    ch.#offEvents = manager.events.onAny((ev) => {
       // Events fire inside the call that produced them: handle them afterwards, in order.
       ch.#chain = ch.#chain.then(() => ch.#handle(ev)).catch((error: unknown) => ch.#report(error));
     });
@@ -121,15 +136,36 @@ export class ReliableChannel {
     return messageId;
   }
 
-  /** Unsubscribes, closes the manager and waits for the queued events. Idempotent. */
+  /**
+   * The channel's delivered messages (MessageReady, in causal order) from now on, as an
+   * async iterator that ends when the channel closes. Each call returns an independent
+   * reader; a reader buffers what it has not consumed yet, and `break` releases it.
+   */
+  messages(): AsyncIterableIterator<MessageReady> {
+    const q = new MessageQueue(() => this.#readers.delete(q));
+    if (this.#closed) q.end();
+    else this.#readers.add(q);
+    return q;
+  }
+
+  /** Same as messages(): `for await (const m of channel)`. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<MessageReady> {
+    return this.messages();
+  }
+
+  /** Unsubscribes, closes the manager if the channel created it, waits for the queued
+   * events and ends the message iterators. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
       try {
         await this.#unsubscribe?.();
       } finally {
-        await this.manager.close();
+        if (this.#ownsManager) await this.manager.close();
         await this.#chain;
+        this.#offEvents?.();
+        for (const q of this.#readers) q.end();
+        this.#readers.clear();
       }
     })();
     return this.#closing;
@@ -152,22 +188,25 @@ export class ReliableChannel {
   async #handle(ev: Event): Promise<void> {
     const o = this.#opt;
     const e = ev.event;
+    // Every event names its channel; a shared manager's other channels are not ours.
+    if (e.case === undefined || e.value.channelId !== this.channelId) return;
     switch (e.case) {
       case "messageReady":
-        if (e.value.channelId === this.channelId) o.onMessage?.(e.value);
+        for (const q of this.#readers) q.push(e.value);
+        o.onMessage?.(e.value);
         break;
       case "messageAcknowledged":
-        if (e.value.channelId === this.channelId) o.onAcknowledged?.(e.value.messageId);
+        o.onAcknowledged?.(e.value.messageId);
         break;
       case "missingDependencies":
-        if (e.value.channelId === this.channelId) o.onMissing?.(e.value);
+        o.onMissing?.(e.value);
         break;
       case "resendRequested":
       case "repairReady":
         await this.#publish(e.value.wireBytes, `${e.case} ${e.value.messageId}`);
         break;
       case "syncDue":
-        if (e.value.channelId === this.channelId && !this.#closed) {
+        if (!this.#closed) {
           const r = await this.manager.buildSyncMessage({ channelId: this.channelId });
           if (r.ok) await this.#publish(r.value.wireBytes, "sync");
           else if (r.error.code !== ErrorCode.CLOSED) this.#report(r.error);
@@ -186,6 +225,49 @@ export class ReliableChannel {
     } catch (error) {
       this.#report(new Error(`publish ${what}: ${String(error)}`, { cause: error }));
     }
+  }
+}
+
+/** One reader of ReliableChannel.messages(): an unbounded FIFO of delivered messages. */
+class MessageQueue implements AsyncIterableIterator<MessageReady> {
+  readonly #items: MessageReady[] = [];
+  readonly #waiting: ((r: IteratorResult<MessageReady>) => void)[] = [];
+  readonly #release: () => void;
+  #done = false;
+
+  constructor(release: () => void) {
+    this.#release = release;
+  }
+
+  push(m: MessageReady): void {
+    if (this.#done) return;
+    const w = this.#waiting.shift();
+    if (w !== undefined) w({ value: m, done: false });
+    else this.#items.push(m);
+  }
+
+  /** Ends the iterator once the buffered messages are consumed. */
+  end(): void {
+    this.#done = true;
+    this.#release();
+    for (const w of this.#waiting.splice(0)) w({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<MessageReady>> {
+    const m = this.#items.shift();
+    if (m !== undefined) return Promise.resolve({ value: m, done: false });
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  return(): Promise<IteratorResult<MessageReady>> {
+    this.#items.length = 0;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<MessageReady> {
+    return this;
   }
 }
 

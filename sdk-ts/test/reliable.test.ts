@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LoopbackBus, ReliableChannel, SdsError, ErrorCode, type Transport } from "@sdskit/sdk";
+import { LoopbackBus, ReliabilityManager, ReliableChannel, SdsError, ErrorCode, type Transport } from "@sdskit/sdk";
 
 const fast = {
   resendIntervalMs: 100n,
@@ -87,6 +87,9 @@ test("ReliableChannel: close is idempotent; send after close throws CLOSED", asy
   const ch = await ReliableChannel.open({ participantId: "a", channelId: "room", transport: new LoopbackBus().transport() });
   await ch.close();
   await ch.close();
+  await ch[Symbol.asyncDispose]();
+  assert.equal(ch.manager.closed, true);
+  await assert.rejects(ch.sendEphemeral(enc("late")), (e: unknown) => e instanceof SdsError && e.code === ErrorCode.CLOSED);
   await assert.rejects(ch.send(enc("late")), (e: unknown) => e instanceof SdsError && e.code === ErrorCode.CLOSED);
 });
 
@@ -147,4 +150,66 @@ test("ReliableChannel: concurrent senders and an ephemeral message", async () =>
   await waitFor(() => got.get(eph) === "typing", "the ephemeral message", 5000);
   await a.close();
   await b.close();
+});
+
+test("ReliableChannel: messages() iterates deliveries in order and ends on close", async () => {
+  const bus = new LoopbackBus();
+  const a = await ReliableChannel.open({ participantId: "alice", channelId: "room", transport: bus.transport(), persistence: "memory" });
+  const b = await ReliableChannel.open({ participantId: "bob", channelId: "room", transport: bus.transport(), persistence: "memory" });
+  const reader = (async () => {
+    const seen: string[] = [];
+    for await (const m of b) seen.push(dec(m.content));
+    return seen;
+  })();
+  const early = b.messages();
+  for (let i = 0; i < 5; i++) await a.send(enc(`m${i}`));
+  // A second reader sees the same messages; breaking out of it releases it.
+  const first = await early.next();
+  assert.equal(first.done, false);
+  assert.equal(dec(first.done === false ? first.value.content : new Uint8Array()), "m0");
+  await early.return?.();
+  assert.deepEqual(await early.next(), { value: undefined, done: true });
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const s = await b.manager.getSnapshot({ channelId: "room" });
+    if (s.ok && s.value.snapshot?.log.length === 5) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await b.close();
+  assert.deepEqual(await reader, ["m0", "m1", "m2", "m3", "m4"]);
+  const late = b.messages();
+  assert.deepEqual(await late.next(), { value: undefined, done: true });
+  await a.close();
+});
+
+test("ReliableChannel: channels sharing a manager keep to their own channel and leave it open", async () => {
+  const r = await ReliabilityManager.create({ participantId: "alice", persistence: "memory" });
+  assert.ok(r.ok);
+  const shared = r.value;
+  const busX = new LoopbackBus();
+  const busY = new LoopbackBus();
+  const gotX: string[] = [];
+  const gotY: string[] = [];
+  const x = await ReliableChannel.open({ manager: shared, channelId: "x", transport: busX.transport(), onMessage: (m) => gotX.push(m.messageId) });
+  const y = await ReliableChannel.open({ manager: shared, channelId: "y", transport: busY.transport(), onMessage: (m) => gotY.push(m.messageId) });
+  const bx = await ReliableChannel.open({ participantId: "bob", channelId: "x", transport: busX.transport(), persistence: "memory" });
+  const by = await ReliableChannel.open({ participantId: "bob", channelId: "y", transport: busY.transport(), persistence: "memory" });
+  await bx.send(enc("to x"), "mx");
+  await by.send(enc("to y"), "my");
+  await waitFor(() => gotX.length === 1 && gotY.length === 1, "one message on each channel", 10_000);
+  assert.deepEqual(gotX, ["mx"]);
+  assert.deepEqual(gotY, ["my"]);
+  await x.close();
+  assert.equal(shared.closed, false, "closing a channel closed a manager it did not create");
+  await by.send(enc("again"), "my2");
+  await waitFor(() => gotY.length === 2, "y still delivering after x closed", 10_000);
+  assert.deepEqual(gotX, ["mx"]);
+  await y.close();
+  await shared.close();
+  await assert.rejects(
+    ReliableChannel.open({ manager: shared, channelId: "z", transport: busX.transport() }),
+    (e: unknown) => e instanceof SdsError && e.code === ErrorCode.CLOSED,
+  );
+  await bx.close();
+  await by.close();
 });

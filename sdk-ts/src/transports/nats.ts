@@ -26,19 +26,31 @@ export class NatsTransport implements Transport {
     return new NatsTransport(nc, subject, true);
   }
 
+  /** Publishes payload to the subject (NATS core: at most once, no acknowledgement). */
   async publish(payload: Uint8Array): Promise<void> {
     this.#nc.publish(this.#subject, payload);
   }
 
+  /** Subscribes to the subject; handlers run one at a time, in arrival order. A handler
+   * that throws does not end the subscription: the first such error is thrown by the
+   * returned unsubscribe function, which also waits for the handler in progress. */
   async subscribe(handler: (payload: Uint8Array) => Promise<void> | void): Promise<() => Promise<void>> {
     const sub = this.#nc.subscribe(this.#subject);
+    let failure: { error: unknown } | undefined;
     const pump = (async () => {
-      for await (const m of sub) await handler(m.data);
+      for await (const m of sub) {
+        try {
+          await handler(m.data);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
     })();
     await this.#nc.flush();
     return async () => {
-      if (!this.#nc.isClosed()) sub.unsubscribe();
+      if (!this.#nc.isClosed() && !sub.isClosed()) sub.unsubscribe();
       await pump;
+      if (failure !== undefined) throw failure.error;
     };
   }
 
