@@ -1288,6 +1288,7 @@ func pstCases() []pstCase {
 		},
 		{
 			name: "RunSweeps/repair expiry",
+			cfg:  func(c *Config) { c.RepairRetryMaxInterval = 0 }, // nim-sds: unsent requests expire
 			setup: func(e *pstEnv) {
 				e.ensure()
 				e.wrap("bob", "b1", "b2")

@@ -231,6 +231,27 @@ func TestSDSRRepairBuffer_ExpiredRepairRequestsAttachedToOutgoingMessages(t *tes
 // After MaxRepairAttempts, a gap that a buffered message still depends on keeps being
 // requested, the wait doubling up to RepairRetryMaxInterval; once nothing depends on it,
 // the spent request is forgotten.
+// With the retry policy on (the default), a request nothing carried for T_max stays while a
+// buffered message waits for it, so the next outgoing message still asks for the gap.
+func TestSDSRRepairSweepKeepsRequestsBufferedMessagesNeed(t *testing.T) {
+	bob := relNew(t, "bob", relSDSRConfig())
+	m := relMsg("alice", relCh, "m1", 1, "x")
+	m.CausalHistory = []*pb.HistoryEntry{relH("g1", "alice", nil)}
+	bob.unwrap(t, relEncode(t, m))
+	sync := relMsg("alice", relCh, "sync-1", 2, "")
+	sync.CausalHistory = []*pb.HistoryEntry{relH("g2", "alice", nil)}
+	bob.unwrap(t, relEncode(t, sync))
+	bob.clk.Advance(relTMax + hash.WakuTReq("bob", "g1", relTMin, relTMax) + hash.WakuTReq("bob", "g2", relTMin, relTMax) + time.Second)
+	bob.sweep(t)
+	if got := relOrepIDs(bob.snap(t, relCh)); !slices.Equal(got, []string{"g1"}) {
+		t.Fatalf("requests after T_max unsent: %v, want [g1] (g2 holds up no buffered message)", got)
+	}
+	rr := relDecode(t, bob.wrap(t, relCh, "b1", []byte("y"))).GetRepairRequest()
+	if len(rr) != 1 || rr[0].GetMessageId() != "g1" {
+		t.Fatalf("the next message carries %v, want the request for g1", rr)
+	}
+}
+
 func TestSDSRRepairRetryAfterMaxAttempts(t *testing.T) {
 	cfg := relSDSRConfig()
 	cfg.MaxRepairAttempts = 2
@@ -769,7 +790,9 @@ func TestSDSRRepairSweep_RunRepairSweepFiresRepairReadyForExpiredTResp(t *testin
 }
 
 func TestSDSRRepairSweep_RunRepairSweepDropsOutgoingEntriesPastTMaxWindow(t *testing.T) {
-	bob := relNew(t, "bob", relSDSRConfig())
+	cfg := relSDSRConfig()
+	cfg.RepairRetryMaxInterval = 0 // nim-sds: a request nothing carried for T_max is dropped
+	bob := relNew(t, "bob", cfg)
 	gap := func(id, dep string) {
 		m := relMsg("alice", relCh, id, 1, "x")
 		m.CausalHistory = []*pb.HistoryEntry{relH(dep, "alice", nil)}

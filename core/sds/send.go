@@ -261,6 +261,17 @@ func (t *txn) neededByBuffered(id string) bool {
 	return false
 }
 
+// bufferedDependencies returns the ids the messages of the incoming buffer wait for.
+func (t *txn) bufferedDependencies() map[string]bool {
+	out := map[string]bool{}
+	for _, in := range t.s.in {
+		for id := range in.missing {
+			out[id] = true
+		}
+	}
+	return out
+}
+
 // retryDelay is the wait before request number over+1 past MaxRepairAttempts: T_req
 // doubled that many times, at most limit.
 func retryDelay(tReq time.Duration, over int, limit time.Duration) time.Duration {
