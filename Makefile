@@ -18,7 +18,7 @@ NPM       ?= npm
 # sdk-ts's npm dependencies (protoc-gen-es, TypeScript, ...), installed from its lockfile.
 TSDEPS    := sdk-ts/node_modules/.package-lock.json
 
-.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts demo-ts py-install test-readme test-interop
+.PHONY: all generate check lint-idl breaking drift golden plugin test test-go test-race fuzz bench demo tools vet clean lib test-cabi py-venv test-python bench-python sdk-python wasm sdk-ts test-ts bench-ts demo-ts py-install test-readme test-interop simulate
 
 all: test
 
@@ -126,14 +126,14 @@ sdk-ts: $(TSDEPS) wasm
 
 ## test-ts: the TypeScript SDK's tests under Node (conformance scenarios, concurrency,
 # failing backends, SQLite restart, bad input) and in Chromium (IndexedDB)
-test-ts: sdk-ts $(BUF)
+test-ts: sdk-ts $(BUF) $(VENVSTAMP)
 	rm -rf sdk-ts/build/fixture
 	$(BUF) generate tools/generators/testdata/fixture.binpb -o sdk-ts/build/fixture --template \
 		'{"version":"v2","plugins":[{"local":"sdk-ts/node_modules/.bin/protoc-gen-es","out":".","opt":["target=ts","import_extension=js"],"include_imports":true}]}'
 	cp tools/generators/testdata/tsgolden/fixture/v1/*_sdk.ts sdk-ts/build/fixture/fixture/v1/
 	cd sdk-ts && node_modules/.bin/tsc -p scripts/fixture.tsconfig.json
 	cd sdk-ts && rm -rf build/test && node_modules/.bin/tsc -p tsconfig.test.json
-	cd sdk-ts && node --test --test-reporter=spec build/test/*.test.js
+	scripts/with-nats.sh sh -c 'cd sdk-ts && node --test --test-reporter=spec build/test/*.test.js'
 
 ## bench-ts: the TypeScript SDK against @waku/sds 0.0.8 in one Node process
 # (@waku/sds is installed from npm into sdk-ts/bench/node_modules from its lockfile, never vendored.)
@@ -219,6 +219,13 @@ py-install: lib $(VENVSTAMP)
 # DEMOFLAGS passes flags, e.g. make demo DEMOFLAGS="--messages 50 --loss 0.3".
 demo: py-install demo-ts
 	$(GO) run ./cmd/sdskit demo $(DEMOFLAGS)
+
+## simulate: the protocol simulator — N participants on the core with a manual clock and
+# a lossy, partitioned, churning in-memory network; table on stdout, summary.json and PNG
+# plots in SIMOUT (docs/simulator.md). SIMFLAGS passes flags, e.g. SIMFLAGS="-peers 200".
+SIMOUT ?= build/sim
+simulate:
+	$(GO) run ./cmd/sdskit simulate -out $(SIMOUT) $(SIMFLAGS)
 
 clean:
 	rm -rf $(BIN) build
