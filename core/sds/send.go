@@ -233,13 +233,14 @@ func (t *txn) takeRepairRequests() []*pb.HistoryEntry {
 		due = due[:t.m.cfg.MaxRepairRequests]
 	}
 	var out []*pb.HistoryEntry
+	var keep retryPolicy
 	for _, e := range due {
 		id := e.GetEntry().GetMessageId()
 		out = append(out, e.GetEntry())
 		attempts := e.GetAttempts() + 1
 		delay := t.m.prof.TReq(t.m.participant, id, t.m.cfg.RepairTMin, t.m.cfg.RepairTMax)
 		if over := int(attempts) - t.m.cfg.MaxRepairAttempts; over >= 0 {
-			if t.m.cfg.RepairRetryMaxInterval <= 0 || !t.neededByBuffered(id) {
+			if !keep.keeps(t, id) {
 				t.orepRemove(id)
 				continue
 			}
@@ -251,25 +252,27 @@ func (t *txn) takeRepairRequests() []*pb.HistoryEntry {
 	return out
 }
 
-// neededByBuffered reports whether a message of the incoming buffer waits for id.
-func (t *txn) neededByBuffered(id string) bool {
-	for _, in := range t.s.in {
-		if _, waits := in.missing[id]; waits {
-			return true
-		}
-	}
-	return false
+// retryPolicy answers, for one transaction, whether an outgoing repair request that the
+// nim-sds rules would drop (attempts spent, or unsent for T_max) is kept: only with
+// RepairRetryMaxInterval on and while a message of the incoming buffer waits for it. The
+// set of awaited ids is built at the first question.
+type retryPolicy struct {
+	needed map[string]bool
 }
 
-// bufferedDependencies returns the ids the messages of the incoming buffer wait for.
-func (t *txn) bufferedDependencies() map[string]bool {
-	out := map[string]bool{}
-	for _, in := range t.s.in {
-		for id := range in.missing {
-			out[id] = true
+func (p *retryPolicy) keeps(t *txn, id string) bool {
+	if t.m.cfg.RepairRetryMaxInterval <= 0 {
+		return false
+	}
+	if p.needed == nil {
+		p.needed = map[string]bool{}
+		for _, in := range t.s.in {
+			for dep := range in.missing {
+				p.needed[dep] = true
+			}
 		}
 	}
-	return out
+	return p.needed[id]
 }
 
 // retryDelay is the wait before request number over+1 past MaxRepairAttempts: T_req

@@ -224,23 +224,13 @@ func (t *txn) sweepRepairs() {
 		t.emit(&pb.Event{Event: &pb.Event_RepairReady{RepairReady: &pb.RepairReady{
 			ChannelId: t.ch, MessageId: id, WireBytes: e.GetCachedMessage()}}})
 	}
-	var needed map[string]bool // built at the first stale entry
+	var keep retryPolicy
 	for _, id := range sortedKeys(s.orep) {
-		if now-s.orep[id].GetRequestAtUnixMs() <= m.cfg.RepairTMax.Milliseconds() {
-			continue
+		// A request nothing carried for T_max is dropped (nim-sds), unless the retry
+		// policy keeps it for a buffered message that would otherwise wait forever.
+		if now-s.orep[id].GetRequestAtUnixMs() > m.cfg.RepairTMax.Milliseconds() && !keep.keeps(t, id) {
+			t.orepRemove(id)
 		}
-		// A request nothing carried for T_max is dropped (nim-sds), unless a buffered
-		// message waits for it and the retry policy is on: dropping it would leave that
-		// message waiting for a request nobody sends, as takeRepairRequests knows too.
-		if m.cfg.RepairRetryMaxInterval > 0 {
-			if needed == nil {
-				needed = t.bufferedDependencies()
-			}
-			if needed[id] {
-				continue
-			}
-		}
-		t.orepRemove(id)
 	}
 }
 
