@@ -345,7 +345,13 @@ func relPeerBloom(t testing.TB, ids ...string) []byte {
 // relDecodeBloom decodes a default-size spec-profile bloom filter.
 func relDecodeBloom(t testing.TB, b []byte) *bloom.Filter {
 	t.Helper()
-	k, m, err := bloom.Size(10000, 0.001)
+	return relDecodeBloomSized(t, b, 10000, 0.001)
+}
+
+// relDecodeBloomSized decodes a spec-profile bloom filter of the given sizing.
+func relDecodeBloomSized(t testing.TB, b []byte, capacity int, rate float64) *bloom.Filter {
+	t.Helper()
+	k, m, err := bloom.Size(capacity, rate)
 	if err != nil {
 		t.Fatal(err)
 	}

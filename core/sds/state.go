@@ -183,6 +183,12 @@ func stripBloom(m *pb.SdsMessage) *pb.SdsMessage {
 	if m.BloomFilter == nil {
 		return m
 	}
+	return withBloom(m, nil)
+}
+
+// withBloom returns a new message with m's fields and the given bloom filter; m is not
+// modified and shares its field values with the result.
+func withBloom(m *pb.SdsMessage, bloom []byte) *pb.SdsMessage {
 	return &pb.SdsMessage{
 		SenderId:         m.SenderId,
 		MessageId:        m.MessageId,
@@ -191,6 +197,7 @@ func stripBloom(m *pb.SdsMessage) *pb.SdsMessage {
 		CausalHistory:    m.CausalHistory,
 		RepairRequest:    m.RepairRequest,
 		Content:          m.Content,
+		BloomFilter:      bloom,
 	}
 }
 

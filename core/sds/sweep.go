@@ -173,7 +173,11 @@ func (t *txn) lose(e *inEntry, deliver bool) {
 }
 
 // sweepOutgoing requests resends of overdue unacknowledged messages, with exponential
-// backoff, and gives up after MaxResendAttempts.
+// backoff, and gives up after MaxResendAttempts. A resend is the message as first sent
+// (id, Lamport timestamp, causal history, repair requests, content) carrying the
+// channel's current bloom filter: it acknowledges what arrived since, and its bytes
+// differ from the first broadcast, so transports that drop repeated payloads (a relay's
+// seen-cache) still carry it.
 func (t *txn) sweepOutgoing() {
 	m := t.m
 	now := t.nowMs()
@@ -190,14 +194,28 @@ func (t *txn) sweepOutgoing() {
 				ChannelId: t.ch, MessageId: id, ResendAttempts: attempts}}})
 			continue
 		}
+		wire, err := t.reencode(u.GetMessage())
+		if err != nil {
+			// Cannot happen for a message this manager wrapped (same fields, same filter
+			// size); the entry keeps its schedule so that it is not lost silently.
+			m.log.Error("sds: cannot re-encode an unacknowledged message for a resend", "channel", t.ch, "message", id, "err", err)
+			continue
+		}
 		attempts++
-		nu := shallowClone(u) // shares the wire bytes: a deep copy would copy ~19 KB per resend
+		nu := shallowClone(u)
+		nu.WireBytes = nil // kept by earlier builds; resends no longer read it
 		nu.ResendAttempts = attempts
 		nu.NextResendAtUnixMs = t.now.Add(m.resendDelay(attempts)).UnixMilli()
 		t.outPut(nu)
 		t.emit(&pb.Event{Event: &pb.Event_ResendRequested{ResendRequested: &pb.ResendRequested{
-			ChannelId: t.ch, MessageId: id, WireBytes: u.GetWireBytes(), Attempt: attempts}}})
+			ChannelId: t.ch, MessageId: id, WireBytes: wire, Attempt: attempts}}})
 	}
+}
+
+// reencode encodes a stored message (kept without its bloom filter) with the channel's
+// current filter.
+func (t *txn) reencode(stored *pb.SdsMessage) ([]byte, error) {
+	return t.m.encode("Sweep", withBloom(stored, t.encodeBloom()))
 }
 
 // resendDelay is the wait after the attempts-th resend: ResendInterval · Backoff^attempts,

@@ -20,7 +20,7 @@ const ABIVersion = 1
 // IDLHash identifies the IDL this package was generated from: the SHA-256 of its files'
 // descriptors without comments (see tools/generators/model.IDLHash). An SDK refuses a
 // core library whose IDLHash differs from the one it was generated with.
-const IDLHash = "c5249855d0efc38b7282a5fa3bb4f1df9b583a805188597da86f2953f92ed2c4"
+const IDLHash = "737aa8a2d4e02bcf1674144a7f553ce890cc8ad97033b6e239b3665e413d3d34"
 
 // Error formats the error as "op: CODE: message", leaving out what is empty, so that an
 // *Error is a Go error.

@@ -292,14 +292,16 @@ func (x *MessageUnacknowledged) GetResendAttempts() uint32 {
 }
 
 // ResendRequested: one of our messages is still unacknowledged; the application should
-// broadcast wire_bytes again, unchanged.
+// broadcast wire_bytes. They hold the message as first sent (id, Lamport timestamp,
+// causal history, repair requests, content) with the channel's current bloom filter, so
+// they differ from the first broadcast's bytes.
 type ResendRequested struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The channel id.
 	ChannelId string `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	// The message id.
 	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	// The exact original bytes.
+	// The message to broadcast (the original fields, the current bloom filter).
 	WireBytes []byte `protobuf:"bytes,3,opt,name=wire_bytes,json=wireBytes,proto3" json:"wire_bytes,omitempty"`
 	// 1 for the first resend, 2 for the second, ...
 	Attempt       uint32 `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`

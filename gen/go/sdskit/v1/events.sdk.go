@@ -22,7 +22,10 @@ type EventHandler interface {
 	// of our messages after the last resend attempt.
 	OnMessageUnacknowledged(ev *MessageUnacknowledged)
 	// OnResendRequested handles a ResendRequested event: one of our messages is still
-	// unacknowledged; the application should broadcast wire_bytes again, unchanged.
+	// unacknowledged; the application should broadcast wire_bytes. They hold the message
+	// as first sent (id, Lamport timestamp, causal history, repair requests, content)
+	// with the channel's current bloom filter, so they differ from the first broadcast's
+	// bytes.
 	OnResendRequested(ev *ResendRequested)
 	// OnMissingDependencies handles a MissingDependencies event: a received message
 	// waits for messages not in the local log.

@@ -31,9 +31,13 @@ const (
 // acknowledged yet (the outgoing buffer).
 type UnacknowledgedMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The message as sent, without its bloom filter.
+	// The message as sent, without its bloom filter; a resend re-encodes it with the
+	// channel's bloom filter of that moment.
 	Message *SdsMessage `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
-	// The exact bytes that were broadcast; resends rebroadcast them verbatim.
+	// Unused: earlier builds kept the broadcast bytes here (~19 KB with a default bloom
+	// filter); the core ignores a stored value and clears it on the entry's next update.
+	//
+	// Deprecated: Marked as deprecated in sdskit/v1/state.proto.
 	WireBytes []byte `protobuf:"bytes,2,opt,name=wire_bytes,json=wireBytes,proto3" json:"wire_bytes,omitempty"`
 	// When the message was first wrapped (Unix milliseconds).
 	SentAtUnixMs int64 `protobuf:"varint,3,opt,name=sent_at_unix_ms,json=sentAtUnixMs,proto3" json:"sent_at_unix_ms,omitempty"`
@@ -84,6 +88,7 @@ func (x *UnacknowledgedMessage) GetMessage() *SdsMessage {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in sdskit/v1/state.proto.
 func (x *UnacknowledgedMessage) GetWireBytes() []byte {
 	if x != nil {
 		return x.WireBytes
@@ -1592,11 +1597,11 @@ var File_sdskit_v1_state_proto protoreflect.FileDescriptor
 
 const file_sdskit_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x15sdskit/v1/state.proto\x12\tsdskit.v1\x1a\x14sdskit/v1/wire.proto\"\x9d\x02\n" +
+	"\x15sdskit/v1/state.proto\x12\tsdskit.v1\x1a\x14sdskit/v1/wire.proto\"\xa1\x02\n" +
 	"\x15UnacknowledgedMessage\x12/\n" +
-	"\amessage\x18\x01 \x01(\v2\x15.sdskit.v1.SdsMessageR\amessage\x12\x1d\n" +
+	"\amessage\x18\x01 \x01(\v2\x15.sdskit.v1.SdsMessageR\amessage\x12!\n" +
 	"\n" +
-	"wire_bytes\x18\x02 \x01(\fR\twireBytes\x12%\n" +
+	"wire_bytes\x18\x02 \x01(\fB\x02\x18\x01R\twireBytes\x12%\n" +
 	"\x0fsent_at_unix_ms\x18\x03 \x01(\x03R\fsentAtUnixMs\x12'\n" +
 	"\x0fresend_attempts\x18\x04 \x01(\rR\x0eresendAttempts\x122\n" +
 	"\x16next_resend_at_unix_ms\x18\x05 \x01(\x03R\x12nextResendAtUnixMs\x120\n" +

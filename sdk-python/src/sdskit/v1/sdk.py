@@ -81,7 +81,7 @@ __all__ = [
 ABI_VERSION: Final = 1
 """The ABI version this module speaks (Result envelope, method-id dispatch, begin-style host calls)."""
 
-IDL_HASH: Final = "c5249855d0efc38b7282a5fa3bb4f1df9b583a805188597da86f2953f92ed2c4"
+IDL_HASH: Final = "737aa8a2d4e02bcf1674144a7f553ce890cc8ad97033b6e239b3665e413d3d34"
 """The hash of the IDL this module was generated from (see tools/generators/model.IDLHash)."""
 
 
@@ -937,7 +937,9 @@ class MessageUnacknowledged:
 @dataclasses.dataclass(frozen=True)
 class ResendRequested:
     """ResendRequested: one of our messages is still unacknowledged; the application should
-    broadcast wire_bytes again, unchanged.
+    broadcast wire_bytes. They hold the message as first sent (id, Lamport timestamp,
+    causal history, repair requests, content) with the channel's current bloom filter, so
+    they differ from the first broadcast's bytes.
     """
 
     channel_id: str
@@ -945,7 +947,7 @@ class ResendRequested:
     message_id: str
     """The message id."""
     wire_bytes: bytes
-    """The exact original bytes."""
+    """The message to broadcast (the original fields, the current bloom filter)."""
     attempt: int
     """1 for the first resend, 2 for the second, ..."""
 

@@ -21,7 +21,7 @@ export const ABI_VERSION = 1;
  * IDL_HASH identifies the IDL this code was generated from (hex SHA-256 of its
  * declarations). A core library built from another IDL must be refused.
  */
-export const IDL_HASH = "c5249855d0efc38b7282a5fa3bb4f1df9b583a805188597da86f2953f92ed2c4";
+export const IDL_HASH = "737aa8a2d4e02bcf1674144a7f553ce890cc8ad97033b6e239b3665e413d3d34";
 
 /** errorCodeName returns the name of an error code without its prefix, e.g. "PERSISTENCE". */
 export function errorCodeName(code: errors_pb.ErrorCode): string {

@@ -168,7 +168,9 @@ export const MessageUnacknowledgedSchema: GenMessage<MessageUnacknowledged> = /*
 
 /**
  * ResendRequested: one of our messages is still unacknowledged; the application should
- * broadcast wire_bytes again, unchanged.
+ * broadcast wire_bytes. They hold the message as first sent (id, Lamport timestamp,
+ * causal history, repair requests, content) with the channel's current bloom filter, so
+ * they differ from the first broadcast's bytes.
  *
  * @generated from message sdskit.v1.ResendRequested
  */
@@ -188,7 +190,7 @@ export type ResendRequested = Message<"sdskit.v1.ResendRequested"> & {
   messageId: string;
 
   /**
-   * The exact original bytes.
+   * The message to broadcast (the original fields, the current bloom filter).
    *
    * @generated from field: bytes wire_bytes = 3;
    */

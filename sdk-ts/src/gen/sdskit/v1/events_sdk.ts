@@ -23,7 +23,9 @@ export interface EventMap {
   messageUnacknowledged: events_pb.MessageUnacknowledged;
   /**
    * ResendRequested: one of our messages is still unacknowledged; the application should
-   * broadcast wire_bytes again, unchanged.
+   * broadcast wire_bytes. They hold the message as first sent (id, Lamport timestamp,
+   * causal history, repair requests, content) with the channel's current bloom filter, so
+   * they differ from the first broadcast's bytes.
    */
   resendRequested: events_pb.ResendRequested;
   /** MissingDependencies: a received message waits for messages not in the local log. */
