@@ -18,6 +18,7 @@ from sdskit.v1.sdk import (
     Err,
     ErrorCode,
     HostMethod,
+    Ok,
     SdsError,
     encode_error,
     encode_value,
@@ -44,7 +45,7 @@ def _failure(meth: HostMethod, out: object) -> bytes | None:
 
 def _steps(impl: object, data: bytes) -> tuple[list[Step], str]:
     batch = state_pb2.PersistenceBatch.FromString(data)
-    tx = all(callable(getattr(impl, n, None)) for n in ("begin", "commit", "rollback"))
+    tx = callable(getattr(impl, "begin", None)) and callable(getattr(impl, "commit", None)) and callable(getattr(impl, "rollback", None))
     steps: list[Step] = []
     if tx:
         steps.append((_METHODS["begin"], api_pb2.BeginRequest(channel_id=batch.channel_id)))
@@ -80,6 +81,8 @@ def apply_batch(impl: object, data: bytes) -> bytes | Awaitable[bytes]:
     it = iter(steps)
     for meth, req in it:
         out = _call(impl, meth, req)
+        if out.__class__ is Ok:  # the common case, before the costlier generic checks
+            continue
         if inspect.isawaitable(out):
             return _finish_async(impl, meth, out, it, tx_channel)
         if (failed := _failure(meth, out)) is not None:
