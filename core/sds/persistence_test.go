@@ -2624,3 +2624,42 @@ func (p *pstPanicTyped) SaveOutgoing(ctx context.Context, r *pb.SaveOutgoingRequ
 	}
 	return p.pstTyped.SaveOutgoing(ctx, r)
 }
+
+// An outgoing entry written by an earlier build still holds the bytes first broadcast:
+// after a restart its resend is re-encoded from the stored message with the current
+// bloom filter (never the stale bytes), and the rewritten entry drops them.
+func TestPersistenceRestart_OutgoingEntryFromEarlierBuildIsReencoded(t *testing.T) {
+	ctx := context.Background()
+	mem, clk, cfg := store.NewMemory(), clock.NewManual(pstStart), DefaultConfig()
+	m := pstOpen(t, "alice", cfg, mem, clk)
+	first, err := m.WrapOutgoingMessage(ctx, pstCh, "m1", pstContent("m1"))
+	pstMust(t, err)
+	pstMust(t, m.Close())
+	old := proto.CloneOf(mem.Snapshot(pstCh).GetOutgoing()[0])
+	old.WireBytes = []byte("bytes of an earlier build")
+	pstMust(t, mem.Apply(ctx, &pb.PersistenceBatch{ChannelId: pstCh, Ops: []*pb.PersistenceOp{{Op: &pb.PersistenceOp_SaveOutgoing{
+		SaveOutgoing: &pb.SaveOutgoingRequest{ChannelId: pstCh, Message: old}}}}}))
+
+	rec := &relRecorder{}
+	m2 := pstOpen(t, "alice", cfg, mem, clk, WithHandler(rec))
+	t.Cleanup(func() { _ = m2.Close() })
+	pstMust(t, m2.EnsureChannel(ctx, pstCh))
+	clk.Advance(cfg.ResendInterval)
+	pstMust(t, m2.RunSweeps(ctx))
+	m2.drain()
+	resends := rec.of("resend")
+	if len(resends) != 1 {
+		t.Fatalf("events %v, want one resend", rec.kinds())
+	}
+	got := pstDecode(t, resends[0].GetResendRequested().GetWireBytes())
+	if want := pstDecode(t, first); !proto.Equal(stripBloom(got), stripBloom(want)) {
+		t.Fatalf("resend %v, want the fields of %v", got, want)
+	}
+	if !relDecodeBloom(t, got.GetBloomFilter()).Test("m1") {
+		t.Fatal("the resend's bloom filter is not the current one (it lacks m1)")
+	}
+	out := mem.Snapshot(pstCh).GetOutgoing()
+	if len(out) != 1 || len(out[0].GetWireBytes()) != 0 || out[0].GetResendAttempts() != 1 {
+		t.Fatalf("stored outgoing entry after the resend: %s", pstFmt(mem.Snapshot(pstCh)))
+	}
+}
