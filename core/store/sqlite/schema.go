@@ -122,6 +122,12 @@ INSERT INTO incoming_repair_v2 (seq, channel, id, blob) SELECT seq, channel, id,
 DROP TABLE incoming_repair;
 ALTER TABLE incoming_repair_v2 RENAME TO incoming_repair;
 `,
+	// v3: the journal of committed batches not yet folded into the tables (sqlite.go).
+	`CREATE TABLE journal (
+	seq   INTEGER PRIMARY KEY,
+	batch BLOB NOT NULL
+);
+`,
 }
 
 // The ordered tables, indexes of tableNames and statements.tables.
@@ -231,6 +237,8 @@ func schemaVersion(ctx context.Context, conn *sql.Conn) (version int, exists boo
 type statements struct {
 	begin, beginRead, commit, rollback *sql.Stmt
 
+	insertJournal, selectJournal, clearJournal *sql.Stmt
+
 	upsertLamport, selectLamport    *sql.Stmt
 	upsertLog, deleteLog, selectLog *sql.Stmt
 	upsertHint, deleteHint          *sql.Stmt
@@ -267,6 +275,9 @@ func prepare(ctx context.Context, conn *sql.Conn) (st *statements, err error) {
 		*dst = s
 	}
 	p(&st.begin, "BEGIN IMMEDIATE")
+	p(&st.insertJournal, `INSERT INTO journal (batch) VALUES (?1)`)
+	p(&st.selectJournal, `SELECT seq, batch FROM journal ORDER BY seq`)
+	p(&st.clearJournal, `DELETE FROM journal WHERE seq <= ?1`)
 	p(&st.beginRead, "BEGIN")
 	p(&st.commit, "COMMIT")
 	p(&st.rollback, "ROLLBACK")

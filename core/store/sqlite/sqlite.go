@@ -2,10 +2,19 @@
 // store.Backend on an SQLite database file, in pure Go (modernc.org/sqlite, no C
 // toolchain needed).
 //
-// Every PersistenceBatch is one SQL transaction (BEGIN IMMEDIATE … COMMIT) made of
-// prepared statements, in WAL mode, so a batch is on disk entirely or not at all even
-// when the process is killed mid-write. Synchronous=NORMAL (the default) survives a crash
-// of the process; FULL also survives a power loss, at the price of one fsync per batch.
+// Every PersistenceBatch is committed in one SQL transaction, in WAL mode, so a batch is
+// on disk entirely or not at all even when the process is killed mid-write.
+// Synchronous=NORMAL (the default) survives a crash of the process; FULL also survives a
+// power loss, at the price of one fsync per batch.
+//
+// A batch is committed as one row of a journal table (the encoded PersistenceBatch):
+// appending a row touches one or two pages, where applying the batch to the tables
+// touches eight to ten (log, its order index, the buffer and its id index, the Lamport
+// row, the page that frees or allocates), and every page is a frame written to the WAL.
+// Once the journal holds Options.JournalBatches rows, the next Apply first folds them
+// into the tables in one transaction (the same statements, in order, then the rows
+// deleted); a Load folds first too. A crash during a fold rolls it back, and the journal
+// is folded again later: every committed batch is applied to the tables exactly once.
 //
 // The file is single-owner: Open takes an exclusive advisory lock (flock) on
 // "<path>.lock", and a second Open of the same database — from this process or
@@ -53,6 +62,10 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another connection
 	// to the file (e.g. a sqlite3 shell inspecting it) before failing; default 5s.
 	BusyTimeout time.Duration
+	// JournalBatches is how many committed batches the journal holds before they are
+	// folded into the tables (see the package doc); default DefaultJournalBatches. 1
+	// applies every batch to the tables directly, in its own transaction.
+	JournalBatches int
 
 	// readOnly opens the database with the URI parameter mode=ro (tests: I/O failure
 	// injection where chmod does not stop root).
@@ -61,6 +74,11 @@ type Options struct {
 
 // DefaultBusyTimeout is the BusyTimeout used when Options.BusyTimeout is zero.
 const DefaultBusyTimeout = 5 * time.Second
+
+// DefaultJournalBatches is the JournalBatches used when Options.JournalBatches is zero:
+// large enough that a fold shares most pages between its batches, small enough that a
+// fold (and the first Load after a restart) stays within a few milliseconds.
+const DefaultJournalBatches = 64
 
 // normalize validates the options and fills in the defaults.
 func (o Options) normalize() (Options, error) {
@@ -77,6 +95,12 @@ func (o Options) normalize() (Options, error) {
 		o.BusyTimeout = DefaultBusyTimeout
 	case o.BusyTimeout < 0:
 		return o, fmt.Errorf("Options.BusyTimeout must not be negative (got %v)", o.BusyTimeout)
+	}
+	switch {
+	case o.JournalBatches == 0:
+		o.JournalBatches = DefaultJournalBatches
+	case o.JournalBatches < 0:
+		return o, fmt.Errorf("Options.JournalBatches must not be negative (got %d)", o.JournalBatches)
 	}
 	return o, nil
 }
@@ -95,6 +119,8 @@ type Store struct {
 	closed bool
 	seq    int64 // the last insertion sequence number handed out (see schema v1)
 	ckpt   *checkpointer
+	// journaled is the number of rows in the journal (batches committed, not folded).
+	journaled int
 
 	// afterOp, when set (tests), runs after each op of a batch has been executed, inside
 	// the transaction; ctx is the Apply's context.
@@ -199,6 +225,9 @@ func (s *Store) open(ctx context.Context) error {
 	if s.seq, err = maxSeq(ctx, s.conn); err != nil {
 		return err
 	}
+	if err := s.conn.QueryRowContext(ctx, "SELECT count(*) FROM journal").Scan(&s.journaled); err != nil {
+		return fmt.Errorf("read the journal: %w", describe(err))
+	}
 	stmts, err := prepare(ctx, s.conn)
 	if err != nil {
 		return describe(err)
@@ -299,7 +328,8 @@ func (s *Store) closeDB() error {
 	return errors.Join(errs...)
 }
 
-// Apply applies every op of the batch in one transaction, or none of them.
+// Apply commits the batch — every op of it, or none — before returning: as a journal
+// row, or straight into the tables when Options.JournalBatches is 1.
 func (s *Store) Apply(ctx context.Context, batch *pb.PersistenceBatch) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite store: apply: %w", err)
@@ -310,9 +340,16 @@ func (s *Store) Apply(ctx context.Context, batch *pb.PersistenceBatch) (err erro
 	if len(batch.GetOps()) == 0 {
 		return nil
 	}
-	rows, err := encodeBatch(batch)
+	direct := s.opts.JournalBatches == 1
+	var rows []encodedOp
+	var row []byte
+	if direct {
+		rows, err = encodeBatch(batch)
+	} else {
+		row, err = marshal.Marshal(batch)
+	}
 	if err != nil {
-		return fmt.Errorf("sqlite store: apply %s on channel %q: %w", batchName(batch), batch.GetChannelId(), err)
+		return fmt.Errorf("sqlite store: apply %s on channel %q: encode: %w", batchName(batch), batch.GetChannelId(), err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -320,10 +357,95 @@ func (s *Store) Apply(ctx context.Context, batch *pb.PersistenceBatch) (err erro
 	if err := s.ready(ctx); err != nil {
 		return fmt.Errorf("sqlite store: apply %s: %w", batchName(batch), err)
 	}
-	if err := s.applyLocked(ctx, batch.GetChannelId(), rows); err != nil {
+	if direct {
+		err = s.inTransaction(ctx, func() error { return s.execAll(ctx, batch.GetChannelId(), rows) })
+	} else {
+		err = s.journalLocked(ctx, row)
+	}
+	if err != nil {
 		return fmt.Errorf("sqlite store: apply %s on channel %q: %w", batchName(batch), batch.GetChannelId(), err)
 	}
 	s.ckpt.committed()
+	return nil
+}
+
+// journalLocked commits one encoded batch as a journal row, folding the journal first
+// when it is full (a failed fold fails the batch, which is then not committed). Must
+// hold mu.
+func (s *Store) journalLocked(ctx context.Context, row []byte) error {
+	if s.journaled >= s.opts.JournalBatches {
+		if err := s.foldLocked(ctx); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The INSERT is its own transaction, run without ctx: an interrupt that landed
+	// after its commit would report a failure for a batch that is on disk.
+	if _, err := s.stmts.insertJournal.ExecContext(context.WithoutCancel(ctx), row); err != nil {
+		s.afterFailure(err)
+		return fmt.Errorf("journal: %w", describe(err))
+	}
+	s.journaled++
+	return nil
+}
+
+// foldLocked applies every journal row to the tables, in order, and deletes the rows,
+// all in one transaction. Must hold mu.
+func (s *Store) foldLocked(ctx context.Context) error {
+	type entry struct {
+		seq   int64
+		batch *pb.PersistenceBatch
+	}
+	var entries []entry
+	rows, err := s.stmts.selectJournal.QueryContext(ctx)
+	if err != nil {
+		s.afterFailure(err)
+		return fmt.Errorf("fold the journal: read: %w", describe(err))
+	}
+	for rows.Next() {
+		var e entry
+		var b sql.RawBytes
+		if err := rows.Scan(&e.seq, &b); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("fold the journal: read: %w", describe(err))
+		}
+		e.batch = &pb.PersistenceBatch{}
+		if err := proto.Unmarshal(b, e.batch); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("fold the journal: row %d does not decode (corrupt file?): %w", e.seq, err)
+		}
+		entries = append(entries, e)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		s.afterFailure(err)
+		return fmt.Errorf("fold the journal: read: %w", describe(err))
+	}
+	if len(entries) == 0 {
+		s.journaled = 0
+		return nil
+	}
+	err = s.inTransaction(ctx, func() error {
+		for _, e := range entries {
+			ops, err := encodeBatch(e.batch)
+			if err != nil {
+				return fmt.Errorf("journal row %d: %w", e.seq, err)
+			}
+			if err := s.execAll(ctx, e.batch.GetChannelId(), ops); err != nil {
+				return fmt.Errorf("journal row %d (%s on channel %q): %w", e.seq, batchName(e.batch), e.batch.GetChannelId(), err)
+			}
+		}
+		if _, err := s.stmts.clearJournal.ExecContext(ctx, entries[len(entries)-1].seq); err != nil {
+			s.afterFailure(err)
+			return fmt.Errorf("clear the journal: %w", describe(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fold the journal: %w", err)
+	}
+	s.journaled = 0
 	return nil
 }
 
@@ -345,8 +467,9 @@ func batchName(b *pb.PersistenceBatch) string {
 	return "batch"
 }
 
-// applyLocked runs the encoded ops inside BEGIN IMMEDIATE … COMMIT. Must hold mu.
-func (s *Store) applyLocked(ctx context.Context, channel string, rows []encodedOp) (err error) {
+// inTransaction runs body inside BEGIN IMMEDIATE … COMMIT, rolling back when it fails.
+// Must hold mu.
+func (s *Store) inTransaction(ctx context.Context, body func() error) (err error) {
 	st := s.stmts
 	if _, err := st.begin.ExecContext(ctx); err != nil {
 		s.afterFailure(err)
@@ -360,6 +483,23 @@ func (s *Store) applyLocked(ctx context.Context, channel string, rows []encodedO
 			}
 		}
 	}()
+	if err := body(); err != nil {
+		return err
+	}
+	// A cancelled ctx stops the transaction up to here; COMMIT itself runs without it,
+	// since an interrupted COMMIT would leave the caller unsure of the outcome.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := st.commit.ExecContext(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("commit: %w", describe(err))
+	}
+	return nil
+}
+
+// execAll runs the encoded ops of one batch of channel, in order. Must hold mu, inside
+// a transaction.
+func (s *Store) execAll(ctx context.Context, channel string, rows []encodedOp) error {
 	for i, r := range rows {
 		if err := s.exec(ctx, channel, r); err != nil {
 			return fmt.Errorf("op %d (%s): %w", i, r.name, describe(err))
@@ -367,14 +507,6 @@ func (s *Store) applyLocked(ctx context.Context, channel string, rows []encodedO
 		if s.afterOp != nil {
 			s.afterOp(ctx, i)
 		}
-	}
-	// A cancelled ctx stops the batch up to here; COMMIT itself runs without it, since
-	// an interrupted COMMIT would leave the caller unsure of the outcome.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if _, err := st.commit.ExecContext(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("commit: %w", describe(err))
 	}
 	return nil
 }
@@ -449,6 +581,12 @@ func (s *Store) Load(ctx context.Context, channelID string) (snap *pb.ChannelSna
 	defer s.recoverPanic("load", &err)
 	if err := s.ready(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite store: load channel %q: %w", channelID, err)
+	}
+	if s.journaled > 0 {
+		if err := s.foldLocked(ctx); err != nil {
+			return nil, fmt.Errorf("sqlite store: load channel %q: %w", channelID, err)
+		}
+		s.ckpt.committed()
 	}
 	snap, err = s.loadLocked(ctx, channelID)
 	if err != nil {

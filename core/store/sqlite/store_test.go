@@ -22,7 +22,13 @@ import (
 // populated returns a store holding some state on channel "ch", and that state.
 func populated(t *testing.T) (*Store, *pb.ChannelSnapshot) {
 	t.Helper()
-	s := openTemp(t, Options{})
+	return populatedWith(t, Options{})
+}
+
+// populatedWith is populated on a store opened with opts.
+func populatedWith(t *testing.T, opts Options) (*Store, *pb.ChannelSnapshot) {
+	t.Helper()
+	s := openTemp(t, opts)
 	mustApply(t, s, batchOf("ch",
 		saveLamport("ch", 7),
 		appendLog("ch", sdsMsg("old", 1)),
@@ -34,6 +40,10 @@ func populated(t *testing.T) (*Store, *pb.ChannelSnapshot) {
 	))
 	return s, mustLoad(t, s, "ch")
 }
+
+// direct applies every batch to the tables in its own transaction: the atomicity tests
+// below check that transaction (journal_test.go checks the fold's).
+var direct = Options{JournalBatches: 1}
 
 // bigBatch touches every table of "ch", with the op at index failAt being the one a
 // test makes fail.
@@ -54,7 +64,7 @@ func bigBatch() *pb.PersistenceBatch {
 func TestAtomicityTriggerRaise(t *testing.T) {
 	for _, mode := range []string{"ABORT", "FAIL", "ROLLBACK"} {
 		t.Run(mode, func(t *testing.T) {
-			s, before := populated(t)
+			s, before := populatedWith(t, direct)
 			s.execForTest(t, `CREATE TRIGGER test_boom BEFORE INSERT ON outgoing WHEN NEW.id = 'boom'
 				BEGIN SELECT RAISE(`+mode+`, 'injected failure on boom'); END`)
 			err := s.Apply(context.Background(), bigBatch())
@@ -75,7 +85,7 @@ func TestAtomicityTriggerRaise(t *testing.T) {
 }
 
 func TestAtomicityContextCancelledMidBatch(t *testing.T) {
-	s, before := populated(t)
+	s, before := populatedWith(t, direct)
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := 0
 	s.afterOp = func(_ context.Context, i int) {
@@ -97,7 +107,7 @@ func TestAtomicityContextCancelledMidBatch(t *testing.T) {
 }
 
 func TestAtomicityContextCancelledBeforeCommit(t *testing.T) {
-	s, before := populated(t)
+	s, before := populatedWith(t, direct)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.afterOp = func(_ context.Context, i int) {
 		if i == len(bigBatch().GetOps())-1 {
@@ -232,7 +242,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	t.Log(err)
 	// The refusal changed nothing, and the lock was released.
-	rawExec(t, path, "UPDATE schema_version SET version = 1")
+	rawExec(t, path, "UPDATE schema_version SET version = "+strconv.Itoa(SchemaVersion))
 	s, err = Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -670,7 +680,7 @@ func TestForwardMigration(t *testing.T) {
 // TestPanicInsideBatch: a panic in the middle of a batch (standing in for a driver
 // panic) becomes an error, nothing of the batch is kept, and the store reconnects.
 func TestPanicInsideBatch(t *testing.T) {
-	s, before := populated(t)
+	s, before := populatedWith(t, direct)
 	s.afterOp = func(_ context.Context, i int) {
 		if i == 2 {
 			panic("boom")
