@@ -104,6 +104,7 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, error) {
 	fs.IntVar(&c.MaxMessageHistory, "max-message-history", c.MaxMessageHistory, "local log bound")
 	fs.IntVar(&c.MaxCausalHistory, "causal-history", c.MaxCausalHistory, "causal-history entries per message")
 	fs.IntVar(&c.SyncCausalHistory, "sync-causal-history", c.SyncCausalHistory, "causal-history entries per sync message")
+	fs.IntVar(&c.SyncUnreferencedRounds, "sync-unreferenced-rounds", c.SyncUnreferencedRounds, "sync intervals during which sync messages also name delivered messages nothing references yet (0: only the newest entries)")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", c.MaxMessageSize, "content size bound (bytes)")
 	fs.DurationVar(&c.ResendInterval, "resend-interval", c.ResendInterval, "first resend of an unacknowledged message after")
 	fs.Float64Var(&c.ResendBackoff, "resend-backoff", c.ResendBackoff, "resend wait multiplier")

@@ -77,6 +77,7 @@ func ConfigFromProto(c *pb.Config) (sds.Config, error) {
 	setInt(&cfg.MaxRepairRequests, c.MaxRepairRequests)
 	setInt(&cfg.MaxRepairAttempts, c.MaxRepairAttempts)
 	setMs("repair_retry_max_interval_ms", &cfg.RepairRetryMaxInterval, c.RepairRetryMaxIntervalMs)
+	setInt(&cfg.SyncUnreferencedRounds, c.SyncUnreferencedRounds)
 	setInt(&cfg.MaxIncomingBuffer, c.MaxIncomingBuffer)
 	setInt(&cfg.MaxRepairBuffer, c.MaxRepairBuffer)
 	if tooLong != "" {

@@ -50,6 +50,7 @@ func TestConfigFromProtoMapsEveryField(t *testing.T) {
 		"max_incoming_buffer":          func(c *pb.Config) { c.MaxIncomingBuffer = proto.Uint32(99) },
 		"max_repair_buffer":            func(c *pb.Config) { c.MaxRepairBuffer = proto.Uint32(98) },
 		"repair_retry_max_interval_ms": func(c *pb.Config) { c.RepairRetryMaxIntervalMs = proto.Uint64(0) },
+		"sync_unreferenced_rounds":     func(c *pb.Config) { c.SyncUnreferencedRounds = proto.Uint32(0) },
 	}
 	fields := (&pb.Config{}).ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {
@@ -80,6 +81,7 @@ func TestConfigFromProtoRejects(t *testing.T) {
 		"huge duration":   {ResendIntervalMs: proto.Uint64(1 << 63)},
 		"tmax below tmin": {RepairTMinMs: proto.Uint64(10_000), RepairTMaxMs: proto.Uint64(5_000)},
 		"bad error rate":  {BloomErrorRate: proto.Float64(1.5)},
+		"too many rounds": {SyncUnreferencedRounds: proto.Uint32(5000)},
 	} {
 		_, err := ConfigFromProto(c)
 		if !errors.Is(err, sdserr.Is(sdserr.InvalidArgument)) {

@@ -39,6 +39,13 @@ type Config struct {
 	// larger than MaxCausalHistory so that a peer that missed a message nobody references
 	// any more (it arrived late and fell out of every causal history) still detects the gap.
 	SyncCausalHistory int
+	// SyncUnreferencedRounds is how many sync intervals after its delivery a message that
+	// no content message has referenced is also named in our sync messages (at most
+	// SyncCausalHistory of them, besides the newest entries). Without it, a message posted
+	// concurrently with the next ones — which therefore do not reference it — is never
+	// named again once newer messages push it out of the newest entries, and a peer that
+	// missed it never learns it exists. 0 disables it (nim-sds and @waku/sds behaviour).
+	SyncUnreferencedRounds int
 	// MaxMessageSize bounds the content of a message, in bytes.
 	MaxMessageSize int
 	// ResendInterval is how long an unacknowledged message waits before its first resend.
@@ -99,6 +106,7 @@ func DefaultConfig() Config {
 		MaxMessageHistory:      1000,
 		MaxCausalHistory:       2,
 		SyncCausalHistory:      20,
+		SyncUnreferencedRounds: 3,
 		MaxMessageSize:         1 << 20,
 		ResendInterval:         30 * time.Second,
 		ResendBackoff:          2,
@@ -195,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRepairAttempts < 1 || c.MaxRepairAttempts > 1000 {
 		return bad("MaxRepairAttempts", "in [1, 1000]", c.MaxRepairAttempts)
+	}
+	if c.SyncUnreferencedRounds < 0 || c.SyncUnreferencedRounds > 1000 {
+		return bad("SyncUnreferencedRounds", "in [0, 1000]", c.SyncUnreferencedRounds)
 	}
 	if c.RepairRetryMaxInterval < 0 {
 		return bad("RepairRetryMaxInterval", "≥ 0", c.RepairRetryMaxInterval)

@@ -154,6 +154,7 @@ func (t *txn) receive(msg *pb.SdsMessage, hint []byte, res *Unwrapped) {
 	t.orepRemove(id)
 	t.irepRemove(id)
 	t.bloomAdds = append(t.bloomAdds, id)
+	t.referenced(msg.GetCausalHistory())
 	stored := stripBloom(msg)
 	if len(hint) > 0 {
 		t.setHint(id, slices.Clone(hint))
@@ -370,6 +371,9 @@ func (t *txn) deliver(msg *pb.SdsMessage) {
 		cur := queue[0]
 		queue = queue[1:]
 		id := cur.GetMessageId()
+		if len(t.s.waiting[id]) == 0 && t.m.cfg.SyncUnreferencedRounds > 0 {
+			t.unrefAdds = append(t.unrefAdds, id) // a waiting message would reference it
+		}
 		t.logInsert(cur)
 		if l := cur.GetLamportTimestamp(); l > t.s.lamport {
 			t.setLamport(l)

@@ -51,6 +51,7 @@ func TestCoreOperations_CanCreateWithDefaultConfig(t *testing.T) {
 		MaxRepairRequests:      3,
 		MaxRepairAttempts:      5,
 		RepairRetryMaxInterval: time.Minute,
+		SyncUnreferencedRounds: 3,
 		MaxIncomingBuffer:      10000,
 		MaxRepairBuffer:        1000,
 		Limits:                 wire.DefaultLimits(),

@@ -55,6 +55,10 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 		})
 		t.logInsert(msg)
 		t.bloomAdds = append(t.bloomAdds, messageID)
+		t.referenced(msg.GetCausalHistory())
+		if m.cfg.SyncUnreferencedRounds > 0 {
+			t.unrefAdds = append(t.unrefAdds, messageID)
+		}
 		// Another peer's message may already wait for this id (an id collision, or a
 		// message relayed back to us before we logged it): it is satisfied now.
 		for _, ready := range t.unblock(messageID) {
@@ -81,6 +85,7 @@ func (m *Manager) BuildSyncMessage(ctx context.Context, channelID string) ([]byt
 	var out []byte
 	err = m.run(ctx, op, channelID, func(t *txn) error {
 		msg := t.newMessage(m.newSyncID(), hints, m.cfg.SyncCausalHistory)
+		msg.CausalHistory = t.withUnreferenced(msg.CausalHistory)
 		b, err := m.encode(op, msg)
 		if err != nil {
 			return err
@@ -191,16 +196,7 @@ func (t *txn) causalHistory(n int) []*pb.HistoryEntry {
 		if isStub(msg) {
 			continue
 		}
-		a := &block[len(rev)]
-		a.e.MessageId = msg.GetMessageId()
-		if h := s.hints[msg.GetMessageId()]; len(h) > 0 {
-			a.e.RetrievalHint = h
-		}
-		if sender := msg.GetSenderId(); sender != "" {
-			a.sender = sender
-			a.e.SenderId = &a.sender
-		}
-		rev = append(rev, &a.e)
+		rev = append(rev, s.fillEntry(&block[len(rev)], msg))
 	}
 	slices.Reverse(rev)
 	return rev
@@ -210,6 +206,60 @@ func (t *txn) causalHistory(n int) []*pb.HistoryEntry {
 type historyAlloc struct {
 	e      pb.HistoryEntry
 	sender string
+}
+
+// fillEntry makes a the causal-history entry of the logged message msg, with its
+// retrieval hint and original sender, and returns it.
+func (s *state) fillEntry(a *historyAlloc, msg *pb.SdsMessage) *pb.HistoryEntry {
+	a.e.MessageId = msg.GetMessageId()
+	if h := s.hints[msg.GetMessageId()]; len(h) > 0 {
+		a.e.RetrievalHint = h
+	}
+	if sender := msg.GetSenderId(); sender != "" {
+		a.sender = sender
+		a.e.SenderId = &a.sender
+	}
+	return &a.e
+}
+
+// withUnreferenced puts before a sync message's newest entries the messages that no
+// content message has referenced yet and that were delivered within the last
+// SyncUnreferencedRounds sync intervals: at most SyncCausalHistory of them (the newest),
+// in log order. Expired entries, and messages the log no longer holds, are forgotten.
+func (t *txn) withUnreferenced(newest []*pb.HistoryEntry) []*pb.HistoryEntry {
+	s, cfg := t.s, t.m.cfg
+	if cfg.SyncUnreferencedRounds == 0 || len(s.unreferenced) == 0 {
+		return newest
+	}
+	horizon := t.nowMs() - int64(cfg.SyncUnreferencedRounds)*cfg.SyncInterval.Milliseconds()
+	named := make(map[string]struct{}, len(newest))
+	for _, e := range newest {
+		named[e.GetMessageId()] = struct{}{}
+	}
+	var picks []*pb.SdsMessage
+	for id, at := range s.unreferenced {
+		msg := s.log.get(id)
+		if at < horizon || msg == nil || isStub(msg) {
+			delete(s.unreferenced, id) // derived state: nothing to undo
+			continue
+		}
+		if _, ok := named[id]; !ok {
+			picks = append(picks, msg)
+		}
+	}
+	if len(picks) == 0 {
+		return newest
+	}
+	slices.SortFunc(picks, logCmp)
+	if limit := min(cfg.SyncCausalHistory, t.m.lim.MaxCausalHistory-len(newest)); len(picks) > limit {
+		picks = picks[len(picks)-max(limit, 0):]
+	}
+	block := make([]historyAlloc, len(picks))
+	out := make([]*pb.HistoryEntry, 0, len(picks)+len(newest))
+	for i, msg := range picks {
+		out = append(out, s.fillEntry(&block[i], msg))
+	}
+	return append(out, newest...)
 }
 
 // takeRepairRequests returns up to MaxRepairRequests outgoing repair entries whose T_req

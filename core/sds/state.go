@@ -41,6 +41,11 @@ type state struct {
 	bloomOK   bool
 	nextSync  time.Time
 	ownSyncs  []string // ids of our latest sync messages (memory-only), to recognise echoes
+	// unreferenced are log messages that no content message has named in its causal
+	// history yet, with when they were delivered here (Unix ms). Memory-only, like the
+	// bloom filter: sync messages name them for SyncUnreferencedRounds intervals
+	// (txn.withUnreferenced); a restart forgets them.
+	unreferenced map[string]int64
 }
 
 // addToBloom adds id to the bloom filter and keeps its cached encoding valid by
@@ -89,15 +94,16 @@ type inEntry struct {
 
 func newState(b *bloom.Rolling) *state {
 	return &state{
-		log:       msgLog{byID: make(map[string]*pb.SdsMessage)},
-		hints:     make(map[string][]byte),
-		hintAsked: make(map[string]struct{}),
-		outByID:   make(map[string]*outEntry),
-		in:        make(map[string]*inEntry),
-		waiting:   make(map[string]map[string]struct{}),
-		orep:      make(map[string]*pb.OutgoingRepairEntry),
-		irep:      make(map[string]*pb.IncomingRepairEntry),
-		bloom:     b,
+		log:          msgLog{byID: make(map[string]*pb.SdsMessage)},
+		hints:        make(map[string][]byte),
+		hintAsked:    make(map[string]struct{}),
+		unreferenced: make(map[string]int64),
+		outByID:      make(map[string]*outEntry),
+		in:           make(map[string]*inEntry),
+		waiting:      make(map[string]map[string]struct{}),
+		orep:         make(map[string]*pb.OutgoingRepairEntry),
+		irep:         make(map[string]*pb.IncomingRepairEntry),
+		bloom:        b,
 	}
 }
 

@@ -25,7 +25,11 @@ type txn struct {
 	undo      []func()
 	events    []*pb.Event
 	bloomAdds []string
-	lamport   bool // the clock changed: one SaveLamport goes first in the batch
+	// unrefAdds are messages delivered without a waiting dependant, unrefRefs the ids
+	// content messages named in their causal histories: applied to state.unreferenced
+	// after commit, like the bloom insertions.
+	unrefAdds, unrefRefs []string
+	lamport              bool // the clock changed: one SaveLamport goes first in the batch
 
 	// Inline storage for the common small operation (a send or a delivery), which then
 	// allocates no slice for its undo journal or bloom insertion.
@@ -72,14 +76,32 @@ func (t *txn) commit(ctx context.Context) error {
 	for _, id := range t.bloomAdds {
 		t.s.addToBloom(id, t.m.prof)
 	}
+	if t.m.cfg.SyncUnreferencedRounds > 0 {
+		for _, id := range t.unrefAdds {
+			t.s.unreferenced[id] = t.nowMs()
+		}
+		for _, id := range t.unrefRefs {
+			delete(t.s.unreferenced, id)
+		}
+	}
 	return nil
+}
+
+// referenced records that a content message names the ids of history.
+func (t *txn) referenced(history []*pb.HistoryEntry) {
+	if t.m.cfg.SyncUnreferencedRounds == 0 {
+		return
+	}
+	for _, e := range history {
+		t.unrefRefs = append(t.unrefRefs, e.GetMessageId())
+	}
 }
 
 func (t *txn) rollback() {
 	for i := len(t.undo) - 1; i >= 0; i-- {
 		t.undo[i]()
 	}
-	t.undo, t.ops, t.events, t.bloomAdds = nil, nil, nil, nil
+	t.undo, t.ops, t.events, t.bloomAdds, t.unrefAdds, t.unrefRefs = nil, nil, nil, nil, nil, nil
 }
 
 // apply hands a batch to the backend, turning a backend panic into an error so that a

@@ -18,7 +18,7 @@ extern "C" {
 /* ABI facts: a host refuses a library whose sdskit_abi_version() or sdskit_idl_hash()
  * differs from these (they are the ones it was generated with). */
 #define SDSKIT_ABI_VERSION 1
-#define SDSKIT_IDL_HASH "737aa8a2d4e02bcf1674144a7f553ce890cc8ad97033b6e239b3665e413d3d34"
+#define SDSKIT_IDL_HASH "469f39833f7df63d080bbd79b141802db0d10c22c054a7da3c150af5284f83d3"
 
 /* Status codes: every function that returns int32_t returns SDSKIT_OK or the code of
  * the Error in its result (sdskit.v1.ErrorCode). */

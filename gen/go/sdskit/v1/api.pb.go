@@ -333,8 +333,13 @@ type Config struct {
 	// buffered message still depends on it, the wait doubling each time up to this interval;
 	// 0 forgets it, as nim-sds does (default 60000).
 	RepairRetryMaxIntervalMs *uint64 `protobuf:"varint,25,opt,name=repair_retry_max_interval_ms,json=repairRetryMaxIntervalMs,proto3,oneof" json:"repair_retry_max_interval_ms,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// Sync messages also name delivered messages that no content message has referenced
+	// yet, for this many sync intervals after their delivery, so that a peer that missed a
+	// message nobody references learns of it after it left the newest sync_causal_history
+	// entries; 0 names only the newest entries, as nim-sds and @waku/sds do (default 3).
+	SyncUnreferencedRounds *uint32 `protobuf:"varint,26,opt,name=sync_unreferenced_rounds,json=syncUnreferencedRounds,proto3,oneof" json:"sync_unreferenced_rounds,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -538,6 +543,13 @@ func (x *Config) GetMaxRepairBuffer() uint32 {
 func (x *Config) GetRepairRetryMaxIntervalMs() uint64 {
 	if x != nil && x.RepairRetryMaxIntervalMs != nil {
 		return *x.RepairRetryMaxIntervalMs
+	}
+	return 0
+}
+
+func (x *Config) GetSyncUnreferencedRounds() uint32 {
+	if x != nil && x.SyncUnreferencedRounds != nil {
+		return *x.SyncUnreferencedRounds
 	}
 	return 0
 }
@@ -2439,7 +2451,7 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x06Result\x12\x16\n" +
 	"\x05value\x18\x01 \x01(\fH\x00R\x05value\x12(\n" +
 	"\x05error\x18\x02 \x01(\v2\x10.sdskit.v1.ErrorH\x00R\x05errorB\b\n" +
-	"\x06result\"\xa6\x0e\n" +
+	"\x06result\"\x82\x0f\n" +
 	"\x06Config\x120\n" +
 	"\aprofile\x18\x01 \x01(\x0e2\x16.sdskit.v1.WireProfileR\aprofile\x12*\n" +
 	"\x0ebloom_capacity\x18\x02 \x01(\rH\x00R\rbloomCapacity\x88\x01\x01\x12-\n" +
@@ -2468,7 +2480,8 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x13sync_causal_history\x18\x16 \x01(\rH\x13R\x11syncCausalHistory\x88\x01\x01\x123\n" +
 	"\x13max_incoming_buffer\x18\x17 \x01(\rH\x14R\x11maxIncomingBuffer\x88\x01\x01\x12/\n" +
 	"\x11max_repair_buffer\x18\x18 \x01(\rH\x15R\x0fmaxRepairBuffer\x88\x01\x01\x12C\n" +
-	"\x1crepair_retry_max_interval_ms\x18\x19 \x01(\x04H\x16R\x18repairRetryMaxIntervalMs\x88\x01\x01B\x11\n" +
+	"\x1crepair_retry_max_interval_ms\x18\x19 \x01(\x04H\x16R\x18repairRetryMaxIntervalMs\x88\x01\x01\x12=\n" +
+	"\x18sync_unreferenced_rounds\x18\x1a \x01(\rH\x17R\x16syncUnreferencedRounds\x88\x01\x01B\x11\n" +
 	"\x0f_bloom_capacityB\x13\n" +
 	"\x11_bloom_error_rateB\x16\n" +
 	"\x14_max_message_historyB\x15\n" +
@@ -2491,7 +2504,8 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x14_sync_causal_historyB\x16\n" +
 	"\x14_max_incoming_bufferB\x14\n" +
 	"\x12_max_repair_bufferB\x1f\n" +
-	"\x1d_repair_retry_max_interval_ms\"\xe5\x02\n" +
+	"\x1d_repair_retry_max_interval_msB\x1b\n" +
+	"\x19_sync_unreferenced_rounds\"\xe5\x02\n" +
 	"\x11PersistenceChoice\x127\n" +
 	"\x04none\x18\x01 \x01(\v2!.sdskit.v1.PersistenceChoice.NoneH\x00R\x04none\x12=\n" +
 	"\x06memory\x18\x02 \x01(\v2#.sdskit.v1.PersistenceChoice.MemoryH\x00R\x06memory\x12=\n" +

@@ -81,7 +81,7 @@ __all__ = [
 ABI_VERSION: Final = 1
 """The ABI version this module speaks (Result envelope, method-id dispatch, begin-style host calls)."""
 
-IDL_HASH: Final = "737aa8a2d4e02bcf1674144a7f553ce890cc8ad97033b6e239b3665e413d3d34"
+IDL_HASH: Final = "469f39833f7df63d080bbd79b141802db0d10c22c054a7da3c150af5284f83d3"
 """The hash of the IDL this module was generated from (see tools/generators/model.IDLHash)."""
 
 
