@@ -289,7 +289,13 @@ func TestLimitsFailEarly(t *testing.T) {
 	b := manyEntries(11, 100_000).cat([]byte{0xff}) // garbage after the entries
 	_, err := Spec.Decode(b, Limits{MaxMessageBytes: len(b)})
 	checkErr(t, err, "Decode", sdserr.Deserialization, "more than MaxCausalHistory (1024)")
-	allocs := testing.AllocsPerRun(10, func() { _, _ = Spec.Decode(b, Limits{MaxMessageBytes: len(b)}) })
+	// The least of three measurements: AllocsPerRun counts every allocation of the
+	// process, and a busy machine adds some of the runtime's own now and then.
+	decode := func() { _, _ = Spec.Decode(b, Limits{MaxMessageBytes: len(b)}) }
+	allocs := testing.AllocsPerRun(50, decode)
+	for range 2 {
+		allocs = min(allocs, testing.AllocsPerRun(50, decode))
+	}
 	if allocs > 4 { // the error value and its message only
 		t.Fatalf("rejecting the message allocated %v times", allocs)
 	}
