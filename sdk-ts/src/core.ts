@@ -9,7 +9,10 @@ import {
   IDL_HASH,
   PersistenceServiceName,
   RetrievalHintProviderServiceName,
+  SdsError,
+  encodeResultError,
 } from "./gen/sdskit/v1/api_sdk.js";
+import { ErrorCode } from "./gen/sdskit/v1/errors_pb.js";
 
 /** The host side of one manager, as the core's create() takes it. */
 export interface CoreHost {
@@ -157,8 +160,9 @@ async function startCore(source: WasmSource | PromiseLike<WasmSource>, fast: boo
   if (!(mem instanceof WebAssembly.Memory)) {
     throw new CoreLoadError("sdskit: the core WebAssembly module exports no memory");
   }
+  const gate: Gate = { depth: 0 };
   if (fast) {
-    scope[helperName] = fastHelper(mem);
+    scope[helperName] = fastHelper(mem, gate);
   }
   const exited = go.run(instance).then(() => {
     throw new CoreLoadError("sdskit: the core exited during startup");
@@ -167,14 +171,25 @@ async function startCore(source: WasmSource | PromiseLike<WasmSource>, fast: boo
   delete scope[readyName];
   delete scope[helperName];
   checkCore(raw);
-  return wrapRaw(raw, mem);
+  const callSync = instance.exports["sdskitCallSync"];
+  return wrapRaw(raw, mem, gate, fast && typeof callSync === "function" ? (callSync as SyncCall) : undefined);
 }
+
+/** Gate counts the module's calls into JavaScript in progress (host calls, events). */
+interface Gate {
+  depth: number;
+}
+
+/** core/wasm's sdskitCallSync export: Result length, or -1 for "use call()". */
+type SyncCall = (handle: number, methodId: number, requestLength: number) => number;
 
 /** The object core/wasm hands over: Core plus its staging buffer. */
 interface RawCore extends Omit<Core, "call"> {
   readonly fast: boolean;
   readonly stageAddr: number;
   readonly stageSize: number;
+  readonly syncResultAddr?: number;
+  readonly syncSeqAddr?: number;
   call(handle: number, methodId: number, request: Uint8Array | number): Promise<Uint8Array>;
 }
 
@@ -185,7 +200,7 @@ const services = [PersistenceServiceName, RetrievalHintProviderServiceName, Even
  * the request of a host call are copied straight out of the module's memory, so that no
  * Uint8Array crosses syscall/js.
  */
-function fastHelper(mem: WebAssembly.Memory): object {
+function fastHelper(mem: WebAssembly.Memory, gate: Gate): object {
   const pending = new Map<number, (result: Uint8Array) => void>();
   return {
     promise(id: number): Promise<Uint8Array> {
@@ -197,22 +212,55 @@ function fastHelper(mem: WebAssembly.Memory): object {
       resolve?.(new Uint8Array(mem.buffer, ptr, len).slice());
     },
     host(fn: NonNullable<CoreHost["call"]>, service: number, methodId: number, ptr: number, len: number): unknown {
-      return fn(services[service] ?? "", methodId, new Uint8Array(mem.buffer, ptr, len).slice());
+      gate.depth++;
+      try {
+        return fn(services[service] ?? "", methodId, new Uint8Array(mem.buffer, ptr, len).slice());
+      } finally {
+        gate.depth--;
+      }
     },
   };
 }
 
-/** wrapRaw writes requests into the core's staging buffer instead of passing them as Uint8Arrays. */
-function wrapRaw(raw: RawCore, mem: WebAssembly.Memory): Core {
-  const { fast, stageAddr, stageSize } = raw;
-  return {
+/**
+ * wrapRaw writes requests into the core's staging buffer instead of passing them as
+ * Uint8Arrays, and runs the calls of managers without async host services through the
+ * synchronous export when the module has it (core/wasm package doc: "Synchronous calls").
+ */
+function wrapRaw(raw: RawCore, mem: WebAssembly.Memory, gate: Gate, callSync?: SyncCall): Core {
+  const { fast, stageAddr, stageSize, syncResultAddr, syncSeqAddr } = raw;
+  let sync = callSync !== undefined && typeof syncResultAddr === "number" && typeof syncSeqAddr === "number" ? callSync : undefined;
+  const core: Core = {
     abiVersion: raw.abiVersion,
     idlHash: raw.idlHash,
     testing: raw.testing,
     create: (createRequest, host) => raw.create(createRequest, host),
     call(handle, methodId, request) {
+      if (gate.depth > 0) {
+        // Called from an event listener or host function while the module runs: the
+        // synchronous export must not be re-entered, so the call runs right after.
+        return Promise.resolve().then(() => core.call(handle, methodId, request));
+      }
       if (fast && request instanceof Uint8Array && request.length <= stageSize) {
         new Uint8Array(mem.buffer, stageAddr, request.length).set(request);
+        if (sync !== undefined && handle <= 0x7fffffff) {
+          const seq = new Uint32Array(mem.buffer, syncSeqAddr, 1)[0] ?? 0;
+          let n: number;
+          gate.depth++;
+          try {
+            n = sync(handle, methodId, request.length);
+          } finally {
+            gate.depth--;
+          }
+          if (n >= 0) {
+            if (new Uint32Array(mem.buffer, syncSeqAddr, 1)[0] !== ((seq + 1) >>> 0)) {
+              sync = undefined; // never again: the module did not finish the call
+              return Promise.resolve(encodeResultError(new SdsError(ErrorCode.INTERNAL, "the core did not complete a synchronous call", "Call")));
+            }
+            const [ptr = 0, len = 0] = new Uint32Array(mem.buffer, syncResultAddr, 2);
+            return Promise.resolve(new Uint8Array(mem.buffer, ptr, len).slice());
+          }
+        }
         return raw.call(handle, methodId, request.length);
       }
       return raw.call(handle, methodId, request);
@@ -220,6 +268,7 @@ function wrapRaw(raw: RawCore, mem: WebAssembly.Memory): Core {
     close: (handle) => raw.close(handle),
     live: () => raw.live(),
   };
+  return core;
 }
 
 async function instantiate(src: WasmSource, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {

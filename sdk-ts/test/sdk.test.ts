@@ -259,6 +259,39 @@ test("the glue's plain path (no loader helper) behaves like the fast path", asyn
   assert.equal(await core.live(), 0);
 });
 
+// A manager without host persistence or hints runs its calls through the core's
+// synchronous export; listeners that call managers while an event is being delivered
+// (from inside the core) are deferred until the core returns, and get their answers.
+test("listeners may call managers while the core delivers an event (synchronous and ordinary paths)", async () => {
+  for (const persistence of ["none", new MemoryPersistence()] as const) {
+    const alice = await manager({ participantId: "alice", persistence });
+    const bob = await manager({ participantId: "bob" });
+    const seen: string[] = [];
+    const replies: Promise<void>[] = [];
+    bob.events.on("messageReady", (e) => {
+      replies.push(
+        (async () => {
+          const snap = await snapshot(bob, e.channelId);
+          seen.push(`${e.messageId}:${snap.log.map((m) => m.messageId).sort().join(",")}`);
+          const r = unwrap(await bob.wrapOutgoingMessage({ channelId: e.channelId, messageId: `re-${e.messageId}`, content: bytes("re") }));
+          unwrap(await alice.unwrapReceivedMessage({ data: r.wireBytes }));
+        })(),
+      );
+    });
+    const acked: string[] = [];
+    alice.events.on("messageAcknowledged", (e) => acked.push(e.messageId));
+    for (const id of ["m1", "m2"]) {
+      const w = unwrap(await alice.wrapOutgoingMessage({ channelId: "c", messageId: id, content: bytes(id) }));
+      unwrap(await bob.unwrapReceivedMessage({ data: w.wireBytes }));
+    }
+    await Promise.all(replies);
+    assert.deepEqual(seen, ["m1:m1", "m2:m1,m2,re-m1"], persistence === "none" ? "synchronous path" : "host persistence");
+    assert.deepEqual(acked, ["m1", "m2"]);
+    unwrap(await alice.close());
+    unwrap(await bob.close());
+  }
+});
+
 test("periodic tasks run in the background (Go timers under wasm) and stop at close", async () => {
   const m = unwrap(await ReliabilityManager.create({
     participantId: "p",
