@@ -62,11 +62,14 @@
 // which runs the call on the request staged at api.stageAddr and returns the length of
 // its Result bytes, found at api.syncResultAddr (a pointer) — or -1 when the manager is
 // not eligible, in which case the loader makes the ordinary call() with the request still
-// staged (always for StartPeriodicTasks, Reset and Close). api.syncSeqAddr points at a
-// counter every completed synchronous call increments: a loader that finds it unchanged
-// must not trust the answer. During such a call the manager's event-sink answers are not
-// awaited (they are notifications). The loader must not call the export while the
-// module is running — from an event listener, say —, so it defers calls made from host
+// staged (always for StartPeriodicTasks, Reset and Close). api.syncResultAddr holds four
+// little-endian uint32: the Result's address and length, then the address and length of
+// the call's events — the event-sink calls it made, queued instead of crossing into
+// JavaScript, each a (method id, length) pair of uint32 and the request bytes — which the
+// loader hands to the manager's host.call before resolving the call. api.syncSeqAddr
+// points at a counter every completed synchronous call increments: a loader that finds
+// it unchanged must not trust the answer. The loader must not call the export while the
+// module is running — from a host callback, say —, so it defers calls made from host
 // callbacks. About 60 ns per crossing instead of tens of microseconds.
 //
 // Startup: the loader passes the name of a global callback as the program's first
@@ -75,6 +78,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -117,13 +121,16 @@ var (
 	// syncResult is the Result of the last synchronous call (kept until the next one),
 	// syncResultPtr its address and length, syncSeq the completed-call counter; the
 	// loader reads the last three from memory.
-	syncResult    []byte
-	syncResultPtr [2]uint32
+	syncResult []byte
+	// syncEvents holds the event-sink calls of the last synchronous call, each as
+	// (method id, length: little-endian uint32) and the request bytes.
+	syncEvents    []byte
+	syncResultPtr [4]uint32 // Result address and length, events address and length
 	syncSeq       uint32
 )
 
-// syncState marks a manager's synchronous call in progress: its event sink's answers
-// are then not awaited (a Promise cannot settle inside one WebAssembly call).
+// syncState marks a manager's synchronous call in progress: its event-sink calls are
+// then queued for the loader (queueEvent) instead of crossing into JavaScript.
 type syncState struct{ active bool }
 
 func (s *syncState) run(f func() []byte) []byte {
@@ -150,14 +157,28 @@ func callSync(handle, methodID, reqLen uint32) int32 {
 	// No copy of the request: nothing can write the staging buffer before this call
 	// returns (the loader defers calls made meanwhile), and decoding copies what it keeps.
 	req := stage[:reqLen:reqLen]
+	syncEvents = syncEvents[:0]
 	out := st.run(func() []byte { return registry.Call(context.Background(), uint64(handle), methodID, req) })
 	syncResult = out
-	syncResultPtr[0], syncResultPtr[1] = 0, uint32(len(out))
-	if len(out) > 0 {
-		syncResultPtr[0] = uint32(uintptr(unsafe.Pointer(&out[0])))
-	}
+	syncResultPtr = [4]uint32{addrOf(out), uint32(len(out)), addrOf(syncEvents), uint32(len(syncEvents))}
 	syncSeq++
 	return int32(len(out))
+}
+
+// addrOf is the address of b's first byte in the module's memory (0 when empty).
+func addrOf(b []byte) uint32 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint32(uintptr(unsafe.Pointer(&b[0])))
+}
+
+// queueEvent records an event-sink call made during a synchronous call; the loader
+// delivers the queue once the call has returned (before resolving it).
+func queueEvent(methodID uint32, req []byte) {
+	syncEvents = binary.LittleEndian.AppendUint32(syncEvents, methodID)
+	syncEvents = binary.LittleEndian.AppendUint32(syncEvents, uint32(len(req)))
+	syncEvents = append(syncEvents, req...)
 }
 
 // serviceIndex numbers the host services for the fast host helper.
@@ -438,15 +459,16 @@ func closeHandle(_ js.Value, args []js.Value) any {
 // may wait for a Promise — except during a synchronous call of its manager (st).
 func jsHostCall(fn js.Value, st *syncState) glue.HostCall {
 	return func(ctx context.Context, service string, methodID uint32, req []byte) (res []byte, err error) {
+		if st.active {
+			if service == pb.EventSink_ServiceName {
+				queueEvent(methodID, req) // a notification: delivered after the call
+				return okEmpty, nil
+			}
+			return nil, fmt.Errorf("host %s method %d called during a synchronous call", service, methodID)
+		}
 		v, err := invokeHost(fn, service, methodID, req)
 		if err != nil {
 			return nil, err
-		}
-		if st.active && isThenable(v) {
-			if service == pb.EventSink_ServiceName {
-				return okEmpty, nil // a notification: nothing to wait for
-			}
-			return nil, fmt.Errorf("host %s method %d answered a Promise during a synchronous call", service, methodID)
 		}
 		if isThenable(v) {
 			if v, err = await(ctx, v); err != nil {

@@ -230,11 +230,19 @@ function fastHelper(mem: WebAssembly.Memory, gate: Gate): object {
 function wrapRaw(raw: RawCore, mem: WebAssembly.Memory, gate: Gate, callSync?: SyncCall): Core {
   const { fast, stageAddr, stageSize, syncResultAddr, syncSeqAddr } = raw;
   let sync = callSync !== undefined && typeof syncResultAddr === "number" && typeof syncSeqAddr === "number" ? callSync : undefined;
+  // The host functions of the managers, for the events a synchronous call queues.
+  const hosts = new Map<number, NonNullable<CoreHost["call"]>>();
   const core: Core = {
     abiVersion: raw.abiVersion,
     idlHash: raw.idlHash,
     testing: raw.testing,
-    create: (createRequest, host) => raw.create(createRequest, host),
+    async create(createRequest, host) {
+      const created = await raw.create(createRequest, host);
+      if (created.handle !== 0 && typeof host?.call === "function") {
+        hosts.set(created.handle, host.call);
+      }
+      return created;
+    },
     call(handle, methodId, request) {
       if (gate.depth > 0) {
         // Called from an event listener or host function while the module runs: the
@@ -257,18 +265,54 @@ function wrapRaw(raw: RawCore, mem: WebAssembly.Memory, gate: Gate, callSync?: S
               sync = undefined; // never again: the module did not finish the call
               return Promise.resolve(encodeResultError(new SdsError(ErrorCode.INTERNAL, "the core did not complete a synchronous call", "Call")));
             }
-            const [ptr = 0, len = 0] = new Uint32Array(mem.buffer, syncResultAddr, 2);
-            return Promise.resolve(new Uint8Array(mem.buffer, ptr, len).slice());
+            const [ptr = 0, len = 0, evPtr = 0, evLen = 0] = new Uint32Array(mem.buffer, syncResultAddr, 4);
+            const result = new Uint8Array(mem.buffer, ptr, len).slice();
+            if (evLen > 0) {
+              deliverQueued(hosts.get(handle), new Uint8Array(mem.buffer, evPtr, evLen).slice(), gate);
+            }
+            return Promise.resolve(result);
           }
         }
         return raw.call(handle, methodId, request.length);
       }
       return raw.call(handle, methodId, request);
     },
-    close: (handle) => raw.close(handle),
+    close(handle) {
+      hosts.delete(handle);
+      return raw.close(handle);
+    },
     live: () => raw.live(),
   };
   return core;
+}
+
+/**
+ * deliverQueued hands the event-sink calls a synchronous call queued, in order, to the
+ * manager's host function (records: method id and length as little-endian uint32, then
+ * the request). They are notifications: answers and throws are ignored, as the core
+ * ignores a failing event sink.
+ */
+function deliverQueued(call: NonNullable<CoreHost["call"]> | undefined, queue: Uint8Array, gate: Gate): void {
+  if (call === undefined) {
+    return;
+  }
+  const view = new DataView(queue.buffer, queue.byteOffset, queue.byteLength);
+  gate.depth++;
+  try {
+    for (let at = 0; at + 8 <= queue.length; ) {
+      const methodId = view.getUint32(at, true);
+      const len = view.getUint32(at + 4, true);
+      const request = queue.subarray(at + 8, at + 8 + len);
+      at += 8 + len;
+      try {
+        call(EventSinkServiceName, methodId, request);
+      } catch {
+        // a notification: see the doc comment
+      }
+    }
+  } finally {
+    gate.depth--;
+  }
 }
 
 async function instantiate(src: WasmSource, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
