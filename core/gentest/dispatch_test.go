@@ -84,6 +84,28 @@ func TestManagerRoundTrip(t *testing.T) {
 	}
 }
 
+// Dispatch writes the response straight into the Result envelope: the bytes must be
+// exactly those of marshalling a Result that holds the marshalled response, for a
+// response (large or small) and for a nil one.
+func TestDispatchResultBytesMatchMarshal(t *testing.T) {
+	ctx := context.Background()
+	srv := &manager{}
+	for _, content := range [][]byte{[]byte("hi"), make([]byte, 19_000)} {
+		req, _ := proto.Marshal(&pb.WrapOutgoingMessageRequest{ChannelId: "ch", MessageId: "m1", Content: content})
+		got := pb.DispatchReliabilityManager(ctx, srv, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, req)
+		resp, _ := proto.Marshal(&pb.WrapOutgoingMessageResponse{WireBytes: append([]byte("wire:"), content...)})
+		want, _ := proto.Marshal(&pb.Result{Result: &pb.Result_Value{Value: resp}})
+		if string(got) != string(want) {
+			t.Fatalf("content of %d bytes: Result bytes differ from marshalling one (%d vs %d bytes)", len(content), len(got), len(want))
+		}
+	}
+	got := pb.DispatchReliabilityManager(ctx, srv, pb.ReliabilityManager_Close_MethodID, nil)
+	want, _ := proto.Marshal(&pb.Result{Result: &pb.Result_Value{Value: []byte{}}})
+	if string(got) != string(want) {
+		t.Fatalf("nil response: Result %x, want %x", got, want)
+	}
+}
+
 func TestManagerErrors(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {

@@ -42,6 +42,7 @@ const (
 	fmtPkg     = "fmt"
 	stringsPkg = "strings"
 	protoPkg   = "google.golang.org/protobuf/proto"
+	wirePkg    = "google.golang.org/protobuf/encoding/protowire"
 )
 
 // Generate builds the model of gen's files and writes the .sdk.go files.

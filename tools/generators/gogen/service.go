@@ -128,7 +128,7 @@ gives %s: %s never panics.`, dispatch, errName, errName,
 		jen.Func().Id(dispatch).Params(jen.Id("ctx").Qual(ctxPkg, "Context"), jen.Id("srv").Id(iface), jen.Id("methodID").Uint32(), jen.Id("req").Index().Byte()).Index().Byte().Block(
 			jen.List(jen.Id("m"), jen.Id("ok")).Op(":=").Id(lookup).Call(jen.Id("methodID")),
 			jen.If(jen.Op("!").Id("ok")).Block(jen.Return(jen.Id("sdkUnknownMethod").Call(jen.Lit(s.Name), jen.Id("methodID")))),
-			jen.Return(jen.Id("sdkDispatch").Call(jen.Id("m").Dot("Name"), jen.Func().Params().Params(jen.Index().Byte(), jen.Error()).Block(
+			jen.Return(jen.Id("sdkDispatch").Call(jen.Id("m").Dot("Name"), jen.Func().Params().Params(jen.Qual(protoPkg, "Message"), jen.Error()).Block(
 				jen.Return(jen.Id("m").Dot("Invoke").Call(jen.Id("ctx"), jen.Id("srv"), jen.Id("req"))),
 			))),
 		))
@@ -176,11 +176,11 @@ func (g *fileGen) invoke(s *model.Service, m *model.Method) {
 		body = append(body,
 			jen.List(jen.Id("out"), jen.Id("err")).Op(":=").Add(target).Dot(m.Name).Call(jen.Id("ctx"), jen.Id("in")),
 			jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Id("err"))),
-			jen.Return(jen.Id("sdkEncodeResponse").Call(jen.Lit(m.Name), jen.Id("out"))),
+			jen.Return(jen.Id("out"), jen.Nil()),
 		)
 	}
 	g.add(fmt.Sprintf("%s is the Invoke of %s.%s in %sMethods.", name, s.Name, m.Name, s.Name),
-		jen.Func().Id(name).Params(jen.Id("ctx").Qual(ctxPkg, "Context"), jen.Id("srv").Id(ifaceName(s)), jen.Id("req").Index().Byte()).Params(jen.Index().Byte(), jen.Error()).Block(body...))
+		jen.Func().Id(name).Params(jen.Id("ctx").Qual(ctxPkg, "Context"), jen.Id("srv").Id(ifaceName(s)), jen.Id("req").Index().Byte()).Params(jen.Qual(protoPkg, "Message"), jen.Error()).Block(body...))
 }
 
 // client renders a client of iface (the service, or one optional capability).

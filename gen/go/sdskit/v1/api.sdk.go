@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	protowire "google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"strings"
 	"unicode/utf8"
@@ -116,10 +117,10 @@ type MethodDesc[S any] struct {
 	Name string
 	// Optional is true when an implementation may lack the method (optional_method).
 	Optional bool
-	// Invoke decodes req, calls the method of srv and returns the encoded response
-	// (empty for Empty). Its error is the method's, or an Error when req does not
-	// decode, the response does not encode, or srv lacks an optional method.
-	Invoke func(ctx context.Context, srv S, req []byte) ([]byte, error)
+	// Invoke decodes req, calls the method of srv and returns its response (nil for
+	// Empty). Its error is the method's, or an Error when req does not decode or
+	// srv lacks an optional method.
+	Invoke func(ctx context.Context, srv S, req []byte) (proto.Message, error)
 }
 
 // sdkResultError encodes a Result holding e; its strings are made valid UTF-8 first so
@@ -144,7 +145,7 @@ func sdkResultError(e *Error) []byte {
 // sdkDispatch runs call and encodes its outcome as a Result: its value, or
 // ErrorFrom(err) with op filled in when empty. A panic in call becomes an
 // ErrorCode_ERROR_CODE_INTERNAL error: it never propagates to the caller.
-func sdkDispatch(op string, call func() ([]byte, error)) (out []byte) {
+func sdkDispatch(op string, call func() (proto.Message, error)) (out []byte) {
 	defer func() {
 		if v := recover(); v != nil {
 			out = sdkResultError(&Error{
@@ -166,14 +167,24 @@ func sdkDispatch(op string, call func() ([]byte, error)) (out []byte) {
 		}
 		return sdkResultError(e)
 	}
-	if value == nil {
-		value = []byte{}
+	// The response is marshalled straight into the Result's value field (tag, length,
+	// bytes: what marshalling a Result holding it gives), so that its bytes — ~19 KB for
+	// a message with a default bloom filter — are copied once, not twice.
+	size := 0
+	if value != nil {
+		size = proto.Size(value)
 	}
-	out, err = proto.Marshal(&Result{Result: &Result_Value{Value: value}})
+	out = make([]byte, 0, protowire.SizeTag(1)+protowire.SizeBytes(size))
+	out = protowire.AppendTag(out, 1, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(size))
+	if value == nil {
+		return out
+	}
+	out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, value)
 	if err != nil {
 		return sdkResultError(&Error{
 			Code:    ErrorCode_ERROR_CODE_SERIALIZATION,
-			Message: "cannot encode the result: " + err.Error(),
+			Message: "cannot encode the response: " + err.Error(),
 			Op:      op,
 		})
 	}
@@ -200,19 +211,6 @@ func sdkDecodeRequest(op string, req []byte, m proto.Message) error {
 		}
 	}
 	return nil
-}
-
-// sdkEncodeResponse encodes the response of method op.
-func sdkEncodeResponse(op string, m proto.Message) ([]byte, error) {
-	out, err := proto.Marshal(m)
-	if err != nil {
-		return nil, &Error{
-			Code:    ErrorCode_ERROR_CODE_SERIALIZATION,
-			Message: "cannot encode the response: " + err.Error(),
-			Op:      op,
-		}
-	}
-	return out, nil
 }
 
 // sdkNotImplemented is the error of a call of an optional method the implementation
@@ -365,7 +363,7 @@ type ReliabilityManagerServer interface {
 
 // reliabilityManagerEnsureChannelInvoke is the Invoke of
 // ReliabilityManager.EnsureChannel in ReliabilityManagerMethods.
-func reliabilityManagerEnsureChannelInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerEnsureChannelInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(EnsureChannelRequest)
 	if err := sdkDecodeRequest("EnsureChannel", req, in); err != nil {
 		return nil, err
@@ -374,12 +372,12 @@ func reliabilityManagerEnsureChannelInvoke(ctx context.Context, srv ReliabilityM
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("EnsureChannel", out)
+	return out, nil
 }
 
 // reliabilityManagerRemoveChannelInvoke is the Invoke of
 // ReliabilityManager.RemoveChannel in ReliabilityManagerMethods.
-func reliabilityManagerRemoveChannelInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerRemoveChannelInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(RemoveChannelRequest)
 	if err := sdkDecodeRequest("RemoveChannel", req, in); err != nil {
 		return nil, err
@@ -388,12 +386,12 @@ func reliabilityManagerRemoveChannelInvoke(ctx context.Context, srv ReliabilityM
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("RemoveChannel", out)
+	return out, nil
 }
 
 // reliabilityManagerWrapOutgoingMessageInvoke is the Invoke of
 // ReliabilityManager.WrapOutgoingMessage in ReliabilityManagerMethods.
-func reliabilityManagerWrapOutgoingMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerWrapOutgoingMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(WrapOutgoingMessageRequest)
 	if err := sdkDecodeRequest("WrapOutgoingMessage", req, in); err != nil {
 		return nil, err
@@ -402,12 +400,12 @@ func reliabilityManagerWrapOutgoingMessageInvoke(ctx context.Context, srv Reliab
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("WrapOutgoingMessage", out)
+	return out, nil
 }
 
 // reliabilityManagerWrapEphemeralInvoke is the Invoke of
 // ReliabilityManager.WrapEphemeral in ReliabilityManagerMethods.
-func reliabilityManagerWrapEphemeralInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerWrapEphemeralInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(WrapEphemeralRequest)
 	if err := sdkDecodeRequest("WrapEphemeral", req, in); err != nil {
 		return nil, err
@@ -416,12 +414,12 @@ func reliabilityManagerWrapEphemeralInvoke(ctx context.Context, srv ReliabilityM
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("WrapEphemeral", out)
+	return out, nil
 }
 
 // reliabilityManagerBuildSyncMessageInvoke is the Invoke of
 // ReliabilityManager.BuildSyncMessage in ReliabilityManagerMethods.
-func reliabilityManagerBuildSyncMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerBuildSyncMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(BuildSyncMessageRequest)
 	if err := sdkDecodeRequest("BuildSyncMessage", req, in); err != nil {
 		return nil, err
@@ -430,12 +428,12 @@ func reliabilityManagerBuildSyncMessageInvoke(ctx context.Context, srv Reliabili
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("BuildSyncMessage", out)
+	return out, nil
 }
 
 // reliabilityManagerUnwrapReceivedMessageInvoke is the Invoke of
 // ReliabilityManager.UnwrapReceivedMessage in ReliabilityManagerMethods.
-func reliabilityManagerUnwrapReceivedMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerUnwrapReceivedMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(UnwrapReceivedMessageRequest)
 	if err := sdkDecodeRequest("UnwrapReceivedMessage", req, in); err != nil {
 		return nil, err
@@ -444,12 +442,12 @@ func reliabilityManagerUnwrapReceivedMessageInvoke(ctx context.Context, srv Reli
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("UnwrapReceivedMessage", out)
+	return out, nil
 }
 
 // reliabilityManagerMarkDependenciesMetInvoke is the Invoke of
 // ReliabilityManager.MarkDependenciesMet in ReliabilityManagerMethods.
-func reliabilityManagerMarkDependenciesMetInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerMarkDependenciesMetInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(MarkDependenciesMetRequest)
 	if err := sdkDecodeRequest("MarkDependenciesMet", req, in); err != nil {
 		return nil, err
@@ -458,12 +456,12 @@ func reliabilityManagerMarkDependenciesMetInvoke(ctx context.Context, srv Reliab
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("MarkDependenciesMet", out)
+	return out, nil
 }
 
 // reliabilityManagerRunSweepsInvoke is the Invoke of ReliabilityManager.RunSweeps in
 // ReliabilityManagerMethods.
-func reliabilityManagerRunSweepsInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerRunSweepsInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(RunSweepsRequest)
 	if err := sdkDecodeRequest("RunSweeps", req, in); err != nil {
 		return nil, err
@@ -472,12 +470,12 @@ func reliabilityManagerRunSweepsInvoke(ctx context.Context, srv ReliabilityManag
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("RunSweeps", out)
+	return out, nil
 }
 
 // reliabilityManagerStartPeriodicTasksInvoke is the Invoke of
 // ReliabilityManager.StartPeriodicTasks in ReliabilityManagerMethods.
-func reliabilityManagerStartPeriodicTasksInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerStartPeriodicTasksInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(StartPeriodicTasksRequest)
 	if err := sdkDecodeRequest("StartPeriodicTasks", req, in); err != nil {
 		return nil, err
@@ -486,12 +484,12 @@ func reliabilityManagerStartPeriodicTasksInvoke(ctx context.Context, srv Reliabi
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("StartPeriodicTasks", out)
+	return out, nil
 }
 
 // reliabilityManagerResetInvoke is the Invoke of ReliabilityManager.Reset in
 // ReliabilityManagerMethods.
-func reliabilityManagerResetInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerResetInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(ResetRequest)
 	if err := sdkDecodeRequest("Reset", req, in); err != nil {
 		return nil, err
@@ -500,12 +498,12 @@ func reliabilityManagerResetInvoke(ctx context.Context, srv ReliabilityManagerSe
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("Reset", out)
+	return out, nil
 }
 
 // reliabilityManagerCloseInvoke is the Invoke of ReliabilityManager.Close in
 // ReliabilityManagerMethods.
-func reliabilityManagerCloseInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerCloseInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(CloseRequest)
 	if err := sdkDecodeRequest("Close", req, in); err != nil {
 		return nil, err
@@ -514,12 +512,12 @@ func reliabilityManagerCloseInvoke(ctx context.Context, srv ReliabilityManagerSe
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("Close", out)
+	return out, nil
 }
 
 // reliabilityManagerGetSnapshotInvoke is the Invoke of ReliabilityManager.GetSnapshot in
 // ReliabilityManagerMethods.
-func reliabilityManagerGetSnapshotInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerGetSnapshotInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(GetSnapshotRequest)
 	if err := sdkDecodeRequest("GetSnapshot", req, in); err != nil {
 		return nil, err
@@ -528,12 +526,12 @@ func reliabilityManagerGetSnapshotInvoke(ctx context.Context, srv ReliabilityMan
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("GetSnapshot", out)
+	return out, nil
 }
 
 // reliabilityManagerListChannelsInvoke is the Invoke of ReliabilityManager.ListChannels
 // in ReliabilityManagerMethods.
-func reliabilityManagerListChannelsInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) ([]byte, error) {
+func reliabilityManagerListChannelsInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(ListChannelsRequest)
 	if err := sdkDecodeRequest("ListChannels", req, in); err != nil {
 		return nil, err
@@ -542,7 +540,7 @@ func reliabilityManagerListChannelsInvoke(ctx context.Context, srv ReliabilityMa
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("ListChannels", out)
+	return out, nil
 }
 
 // ReliabilityManagerMethods is the dispatch table of ReliabilityManager, in declaration
@@ -646,7 +644,7 @@ func DispatchReliabilityManager(ctx context.Context, srv ReliabilityManagerServe
 	if !ok {
 		return sdkUnknownMethod("ReliabilityManager", methodID)
 	}
-	return sdkDispatch(m.Name, func() ([]byte, error) {
+	return sdkDispatch(m.Name, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -881,7 +879,7 @@ type PersistenceTransactions interface {
 
 // persistenceSaveLamportInvoke is the Invoke of Persistence.SaveLamport in
 // PersistenceMethods.
-func persistenceSaveLamportInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceSaveLamportInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SaveLamportRequest)
 	if err := sdkDecodeRequest("SaveLamport", req, in); err != nil {
 		return nil, err
@@ -894,7 +892,7 @@ func persistenceSaveLamportInvoke(ctx context.Context, srv Persistence, req []by
 
 // persistenceAppendLogEntryInvoke is the Invoke of Persistence.AppendLogEntry in
 // PersistenceMethods.
-func persistenceAppendLogEntryInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceAppendLogEntryInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(AppendLogEntryRequest)
 	if err := sdkDecodeRequest("AppendLogEntry", req, in); err != nil {
 		return nil, err
@@ -907,7 +905,7 @@ func persistenceAppendLogEntryInvoke(ctx context.Context, srv Persistence, req [
 
 // persistenceRemoveLogEntryInvoke is the Invoke of Persistence.RemoveLogEntry in
 // PersistenceMethods.
-func persistenceRemoveLogEntryInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceRemoveLogEntryInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveLogEntryRequest)
 	if err := sdkDecodeRequest("RemoveLogEntry", req, in); err != nil {
 		return nil, err
@@ -920,7 +918,7 @@ func persistenceRemoveLogEntryInvoke(ctx context.Context, srv Persistence, req [
 
 // persistenceSetRetrievalHintInvoke is the Invoke of Persistence.SetRetrievalHint in
 // PersistenceMethods.
-func persistenceSetRetrievalHintInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceSetRetrievalHintInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SetRetrievalHintRequest)
 	if err := sdkDecodeRequest("SetRetrievalHint", req, in); err != nil {
 		return nil, err
@@ -933,7 +931,7 @@ func persistenceSetRetrievalHintInvoke(ctx context.Context, srv Persistence, req
 
 // persistenceSaveOutgoingInvoke is the Invoke of Persistence.SaveOutgoing in
 // PersistenceMethods.
-func persistenceSaveOutgoingInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceSaveOutgoingInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SaveOutgoingRequest)
 	if err := sdkDecodeRequest("SaveOutgoing", req, in); err != nil {
 		return nil, err
@@ -946,7 +944,7 @@ func persistenceSaveOutgoingInvoke(ctx context.Context, srv Persistence, req []b
 
 // persistenceRemoveOutgoingInvoke is the Invoke of Persistence.RemoveOutgoing in
 // PersistenceMethods.
-func persistenceRemoveOutgoingInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceRemoveOutgoingInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveOutgoingRequest)
 	if err := sdkDecodeRequest("RemoveOutgoing", req, in); err != nil {
 		return nil, err
@@ -959,7 +957,7 @@ func persistenceRemoveOutgoingInvoke(ctx context.Context, srv Persistence, req [
 
 // persistenceSaveIncomingInvoke is the Invoke of Persistence.SaveIncoming in
 // PersistenceMethods.
-func persistenceSaveIncomingInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceSaveIncomingInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SaveIncomingRequest)
 	if err := sdkDecodeRequest("SaveIncoming", req, in); err != nil {
 		return nil, err
@@ -972,7 +970,7 @@ func persistenceSaveIncomingInvoke(ctx context.Context, srv Persistence, req []b
 
 // persistenceRemoveIncomingInvoke is the Invoke of Persistence.RemoveIncoming in
 // PersistenceMethods.
-func persistenceRemoveIncomingInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceRemoveIncomingInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveIncomingRequest)
 	if err := sdkDecodeRequest("RemoveIncoming", req, in); err != nil {
 		return nil, err
@@ -985,7 +983,7 @@ func persistenceRemoveIncomingInvoke(ctx context.Context, srv Persistence, req [
 
 // persistenceSaveOutgoingRepairInvoke is the Invoke of Persistence.SaveOutgoingRepair in
 // PersistenceMethods.
-func persistenceSaveOutgoingRepairInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceSaveOutgoingRepairInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SaveOutgoingRepairRequest)
 	if err := sdkDecodeRequest("SaveOutgoingRepair", req, in); err != nil {
 		return nil, err
@@ -998,7 +996,7 @@ func persistenceSaveOutgoingRepairInvoke(ctx context.Context, srv Persistence, r
 
 // persistenceRemoveOutgoingRepairInvoke is the Invoke of
 // Persistence.RemoveOutgoingRepair in PersistenceMethods.
-func persistenceRemoveOutgoingRepairInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceRemoveOutgoingRepairInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveOutgoingRepairRequest)
 	if err := sdkDecodeRequest("RemoveOutgoingRepair", req, in); err != nil {
 		return nil, err
@@ -1011,7 +1009,7 @@ func persistenceRemoveOutgoingRepairInvoke(ctx context.Context, srv Persistence,
 
 // persistenceSaveIncomingRepairInvoke is the Invoke of Persistence.SaveIncomingRepair in
 // PersistenceMethods.
-func persistenceSaveIncomingRepairInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceSaveIncomingRepairInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SaveIncomingRepairRequest)
 	if err := sdkDecodeRequest("SaveIncomingRepair", req, in); err != nil {
 		return nil, err
@@ -1024,7 +1022,7 @@ func persistenceSaveIncomingRepairInvoke(ctx context.Context, srv Persistence, r
 
 // persistenceRemoveIncomingRepairInvoke is the Invoke of
 // Persistence.RemoveIncomingRepair in PersistenceMethods.
-func persistenceRemoveIncomingRepairInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceRemoveIncomingRepairInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveIncomingRepairRequest)
 	if err := sdkDecodeRequest("RemoveIncomingRepair", req, in); err != nil {
 		return nil, err
@@ -1037,7 +1035,7 @@ func persistenceRemoveIncomingRepairInvoke(ctx context.Context, srv Persistence,
 
 // persistenceDropChannelInvoke is the Invoke of Persistence.DropChannel in
 // PersistenceMethods.
-func persistenceDropChannelInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceDropChannelInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(DropChannelRequest)
 	if err := sdkDecodeRequest("DropChannel", req, in); err != nil {
 		return nil, err
@@ -1050,7 +1048,7 @@ func persistenceDropChannelInvoke(ctx context.Context, srv Persistence, req []by
 
 // persistenceLoadAllForChannelInvoke is the Invoke of Persistence.LoadAllForChannel in
 // PersistenceMethods.
-func persistenceLoadAllForChannelInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceLoadAllForChannelInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(LoadAllForChannelRequest)
 	if err := sdkDecodeRequest("LoadAllForChannel", req, in); err != nil {
 		return nil, err
@@ -1059,11 +1057,11 @@ func persistenceLoadAllForChannelInvoke(ctx context.Context, srv Persistence, re
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("LoadAllForChannel", out)
+	return out, nil
 }
 
 // persistenceBeginInvoke is the Invoke of Persistence.Begin in PersistenceMethods.
-func persistenceBeginInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceBeginInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	impl, ok := srv.(PersistenceTransactions)
 	if !ok {
 		return nil, sdkNotImplemented("Persistence", "Begin", "Transactions")
@@ -1079,7 +1077,7 @@ func persistenceBeginInvoke(ctx context.Context, srv Persistence, req []byte) ([
 }
 
 // persistenceCommitInvoke is the Invoke of Persistence.Commit in PersistenceMethods.
-func persistenceCommitInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceCommitInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	impl, ok := srv.(PersistenceTransactions)
 	if !ok {
 		return nil, sdkNotImplemented("Persistence", "Commit", "Transactions")
@@ -1095,7 +1093,7 @@ func persistenceCommitInvoke(ctx context.Context, srv Persistence, req []byte) (
 }
 
 // persistenceRollbackInvoke is the Invoke of Persistence.Rollback in PersistenceMethods.
-func persistenceRollbackInvoke(ctx context.Context, srv Persistence, req []byte) ([]byte, error) {
+func persistenceRollbackInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	impl, ok := srv.(PersistenceTransactions)
 	if !ok {
 		return nil, sdkNotImplemented("Persistence", "Rollback", "Transactions")
@@ -1238,7 +1236,7 @@ func DispatchPersistence(ctx context.Context, srv Persistence, methodID uint32, 
 	if !ok {
 		return sdkUnknownMethod("Persistence", methodID)
 	}
-	return sdkDispatch(m.Name, func() ([]byte, error) {
+	return sdkDispatch(m.Name, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -1678,7 +1676,7 @@ type RetrievalHintProvider interface {
 
 // retrievalHintProviderGetRetrievalHintInvoke is the Invoke of
 // RetrievalHintProvider.GetRetrievalHint in RetrievalHintProviderMethods.
-func retrievalHintProviderGetRetrievalHintInvoke(ctx context.Context, srv RetrievalHintProvider, req []byte) ([]byte, error) {
+func retrievalHintProviderGetRetrievalHintInvoke(ctx context.Context, srv RetrievalHintProvider, req []byte) (proto.Message, error) {
 	in := new(GetRetrievalHintRequest)
 	if err := sdkDecodeRequest("GetRetrievalHint", req, in); err != nil {
 		return nil, err
@@ -1687,7 +1685,7 @@ func retrievalHintProviderGetRetrievalHintInvoke(ctx context.Context, srv Retrie
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("GetRetrievalHint", out)
+	return out, nil
 }
 
 // RetrievalHintProviderMethods is the dispatch table of RetrievalHintProvider, in
@@ -1719,7 +1717,7 @@ func DispatchRetrievalHintProvider(ctx context.Context, srv RetrievalHintProvide
 	if !ok {
 		return sdkUnknownMethod("RetrievalHintProvider", methodID)
 	}
-	return sdkDispatch(m.Name, func() ([]byte, error) {
+	return sdkDispatch(m.Name, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -1767,7 +1765,7 @@ type EventSink interface {
 }
 
 // eventSinkOnEventInvoke is the Invoke of EventSink.OnEvent in EventSinkMethods.
-func eventSinkOnEventInvoke(ctx context.Context, srv EventSink, req []byte) ([]byte, error) {
+func eventSinkOnEventInvoke(ctx context.Context, srv EventSink, req []byte) (proto.Message, error) {
 	in := new(Event)
 	if err := sdkDecodeRequest("OnEvent", req, in); err != nil {
 		return nil, err
@@ -1806,7 +1804,7 @@ func DispatchEventSink(ctx context.Context, srv EventSink, methodID uint32, req 
 	if !ok {
 		return sdkUnknownMethod("EventSink", methodID)
 	}
-	return sdkDispatch(m.Name, func() ([]byte, error) {
+	return sdkDispatch(m.Name, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }

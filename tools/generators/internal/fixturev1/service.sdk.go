@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 )
 
 // Counter_ServiceName is the full name of the Counter service.
@@ -34,7 +35,7 @@ type CounterServer interface {
 }
 
 // counterAddInvoke is the Invoke of Counter.Add in CounterMethods.
-func counterAddInvoke(ctx context.Context, srv CounterServer, req []byte) ([]byte, error) {
+func counterAddInvoke(ctx context.Context, srv CounterServer, req []byte) (proto.Message, error) {
 	in := new(AddRequest)
 	if err := sdkDecodeRequest("Add", req, in); err != nil {
 		return nil, err
@@ -43,11 +44,11 @@ func counterAddInvoke(ctx context.Context, srv CounterServer, req []byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("Add", out)
+	return out, nil
 }
 
 // counterGetInvoke is the Invoke of Counter.Get in CounterMethods.
-func counterGetInvoke(ctx context.Context, srv CounterServer, req []byte) ([]byte, error) {
+func counterGetInvoke(ctx context.Context, srv CounterServer, req []byte) (proto.Message, error) {
 	in := new(GetRequest)
 	if err := sdkDecodeRequest("Get", req, in); err != nil {
 		return nil, err
@@ -56,11 +57,11 @@ func counterGetInvoke(ctx context.Context, srv CounterServer, req []byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("Get", out)
+	return out, nil
 }
 
 // counterClearInvoke is the Invoke of Counter.Clear in CounterMethods.
-func counterClearInvoke(ctx context.Context, srv CounterServer, req []byte) ([]byte, error) {
+func counterClearInvoke(ctx context.Context, srv CounterServer, req []byte) (proto.Message, error) {
 	in := new(ClearRequest)
 	if err := sdkDecodeRequest("Clear", req, in); err != nil {
 		return nil, err
@@ -111,7 +112,7 @@ func DispatchCounter(ctx context.Context, srv CounterServer, methodID uint32, re
 	if !ok {
 		return sdkUnknownMethod("Counter", methodID)
 	}
-	return sdkDispatch(m.Name, func() ([]byte, error) {
+	return sdkDispatch(m.Name, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -209,7 +210,7 @@ type StoreMaintenance interface {
 }
 
 // storePutInvoke is the Invoke of Store.Put in StoreMethods.
-func storePutInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storePutInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	in := new(PutRequest)
 	if err := sdkDecodeRequest("Put", req, in); err != nil {
 		return nil, err
@@ -221,7 +222,7 @@ func storePutInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) 
 }
 
 // storeDeleteInvoke is the Invoke of Store.Delete in StoreMethods.
-func storeDeleteInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storeDeleteInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	in := new(DeleteRequest)
 	if err := sdkDecodeRequest("Delete", req, in); err != nil {
 		return nil, err
@@ -233,7 +234,7 @@ func storeDeleteInvoke(ctx context.Context, srv Store, req []byte) ([]byte, erro
 }
 
 // storeLoadBucketInvoke is the Invoke of Store.LoadBucket in StoreMethods.
-func storeLoadBucketInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storeLoadBucketInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	in := new(LoadBucketRequest)
 	if err := sdkDecodeRequest("LoadBucket", req, in); err != nil {
 		return nil, err
@@ -242,11 +243,11 @@ func storeLoadBucketInvoke(ctx context.Context, srv Store, req []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	return sdkEncodeResponse("LoadBucket", out)
+	return out, nil
 }
 
 // storeBeginInvoke is the Invoke of Store.Begin in StoreMethods.
-func storeBeginInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storeBeginInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	impl, ok := srv.(StoreTransactions)
 	if !ok {
 		return nil, sdkNotImplemented("Store", "Begin", "Transactions")
@@ -262,7 +263,7 @@ func storeBeginInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error
 }
 
 // storeCommitInvoke is the Invoke of Store.Commit in StoreMethods.
-func storeCommitInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storeCommitInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	impl, ok := srv.(StoreTransactions)
 	if !ok {
 		return nil, sdkNotImplemented("Store", "Commit", "Transactions")
@@ -278,7 +279,7 @@ func storeCommitInvoke(ctx context.Context, srv Store, req []byte) ([]byte, erro
 }
 
 // storeRollbackInvoke is the Invoke of Store.Rollback in StoreMethods.
-func storeRollbackInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storeRollbackInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	impl, ok := srv.(StoreTransactions)
 	if !ok {
 		return nil, sdkNotImplemented("Store", "Rollback", "Transactions")
@@ -294,7 +295,7 @@ func storeRollbackInvoke(ctx context.Context, srv Store, req []byte) ([]byte, er
 }
 
 // storeCompactInvoke is the Invoke of Store.Compact in StoreMethods.
-func storeCompactInvoke(ctx context.Context, srv Store, req []byte) ([]byte, error) {
+func storeCompactInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	impl, ok := srv.(StoreMaintenance)
 	if !ok {
 		return nil, sdkNotImplemented("Store", "Compact", "Maintenance")
@@ -377,7 +378,7 @@ func DispatchStore(ctx context.Context, srv Store, methodID uint32, req []byte) 
 	if !ok {
 		return sdkUnknownMethod("Store", methodID)
 	}
-	return sdkDispatch(m.Name, func() ([]byte, error) {
+	return sdkDispatch(m.Name, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
