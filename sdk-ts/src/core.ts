@@ -57,10 +57,14 @@ export interface Core {
   close(handle: number): Promise<Uint8Array>;
   /** The number of live managers. */
   live(): Promise<number>;
-  /** Helpers for conformance runners (spec-profile bloom filters). */
+  /** Helpers for conformance runners and diagnostics. */
   readonly testing: {
+    /** A spec-profile bloom filter holding ids. */
     bloom(ids: readonly string[], capacity?: number, errorRate?: number): Promise<Uint8Array>;
+    /** Whether a spec-profile bloom filter holds id. */
     bloomContains(bloom: Uint8Array, id: string, capacity?: number, errorRate?: number): Promise<boolean>;
+    /** How many calls ran through the module's synchronous export (core/wasm: "Synchronous calls"). */
+    syncCalls(): number;
   };
 }
 
@@ -184,7 +188,8 @@ interface Gate {
 type SyncCall = (handle: number, methodId: number, requestLength: number) => number;
 
 /** The object core/wasm hands over: Core plus its staging buffer. */
-interface RawCore extends Omit<Core, "call"> {
+interface RawCore extends Omit<Core, "call" | "testing"> {
+  readonly testing: Omit<Core["testing"], "syncCalls">;
   readonly fast: boolean;
   readonly stageAddr: number;
   readonly stageSize: number;
@@ -232,10 +237,11 @@ function wrapRaw(raw: RawCore, mem: WebAssembly.Memory, gate: Gate, callSync?: S
   let sync = callSync !== undefined && typeof syncResultAddr === "number" && typeof syncSeqAddr === "number" ? callSync : undefined;
   // The host functions of the managers, for the events a synchronous call queues.
   const hosts = new Map<number, NonNullable<CoreHost["call"]>>();
+  let syncCalls = 0;
   const core: Core = {
     abiVersion: raw.abiVersion,
     idlHash: raw.idlHash,
-    testing: raw.testing,
+    testing: { bloom: raw.testing.bloom, bloomContains: raw.testing.bloomContains, syncCalls: () => syncCalls },
     async create(createRequest, host) {
       const created = await raw.create(createRequest, host);
       if (created.handle !== 0 && typeof host?.call === "function") {
@@ -265,6 +271,7 @@ function wrapRaw(raw: RawCore, mem: WebAssembly.Memory, gate: Gate, callSync?: S
               sync = undefined; // never again: the module did not finish the call
               return Promise.resolve(encodeResultError(new SdsError(ErrorCode.INTERNAL, "the core did not complete a synchronous call", "Call")));
             }
+            syncCalls++;
             const [ptr = 0, len = 0, evPtr = 0, evLen = 0] = new Uint32Array(mem.buffer, syncResultAddr, 4);
             const result = new Uint8Array(mem.buffer, ptr, len).slice();
             if (evLen > 0) {

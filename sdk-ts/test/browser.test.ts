@@ -118,6 +118,8 @@ test("Chromium: two managers over IndexedDB, state restored after a reload", asy
   assert.deepEqual(first.state?.["alice"]?.incoming, ["b3"], "b3 waits for b2");
   assert.ok((first.acknowledged ?? []).length > 0, "bob's reply acknowledged alice's messages");
   assert.equal(first.readwriteTransactions, first.batches, "one IndexedDB transaction per batch");
+  assert.deepEqual(first.syncPath?.events, ["ready:c1", "acked:c1"], "managers without persistence exchange on the synchronous path");
+  assert.equal(first.syncPath?.syncCalls, 4, "their four calls ran through the synchronous export");
 
   await tab.reload();
   const second = await report();

@@ -263,7 +263,9 @@ test("the glue's plain path (no loader helper) behaves like the fast path", asyn
 // synchronous export; listeners that call managers while an event is being delivered
 // (from inside the core) are deferred until the core returns, and get their answers.
 test("listeners may call managers while the core delivers an event (synchronous and ordinary paths)", async () => {
+  const core = await loadCore();
   for (const persistence of ["none", new MemoryPersistence()] as const) {
+    const syncBefore = core.testing.syncCalls();
     const alice = await manager({ participantId: "alice", persistence });
     const bob = await manager({ participantId: "bob" });
     const seen: string[] = [];
@@ -287,8 +289,30 @@ test("listeners may call managers while the core delivers an event (synchronous 
     await Promise.all(replies);
     assert.deepEqual(seen, ["m1:m1", "m2:m1,m2,re-m1"], persistence === "none" ? "synchronous path" : "host persistence");
     assert.deepEqual(acked, ["m1", "m2"]);
+    // bob always has no host service but the event sink: his calls (at least the two
+    // unwraps, snapshots and replies) take the synchronous path; alice's, with a host
+    // backend, never do.
+    const sync = core.testing.syncCalls() - syncBefore;
+    assert.ok(sync >= 6, `synchronous calls: ${sync}`);
     unwrap(await alice.close());
     unwrap(await bob.close());
+  }
+});
+
+test("only managers without host persistence or hints take the synchronous path", async () => {
+  const core = await loadCore();
+  for (const [opts, synchronous] of [
+    [{ persistence: "none" }, true],
+    [{ persistence: "memory" }, true],
+    [{ persistence: new MemoryPersistence() }, false],
+    [{ retrievalHints: () => undefined }, false],
+  ] as const) {
+    const m = await manager({ participantId: "p", ...opts });
+    const before = core.testing.syncCalls();
+    unwrap(await m.wrapOutgoingMessage({ channelId: "c", messageId: "m1", content: bytes("x") }));
+    unwrap(await m.getSnapshot({ channelId: "c" }));
+    assert.equal(core.testing.syncCalls() - before, synchronous ? 2 : 0, JSON.stringify(Object.keys(opts)));
+    unwrap(await m.close());
   }
 });
 

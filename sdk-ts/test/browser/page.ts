@@ -2,7 +2,7 @@
 // backend exchange messages; after a reload, their state comes back from IndexedDB.
 // Runs in the browser only (the SDK is resolved through the page's import map).
 
-import { ReliabilityManager, unwrap } from "@sdskit/sdk";
+import { ReliabilityManager, loadCore, unwrap } from "@sdskit/sdk";
 import { IndexedDbPersistence } from "@sdskit/sdk/indexeddb";
 
 /** What the page reports on window.__sdskit. */
@@ -15,6 +15,8 @@ export interface PageReport {
   readwriteTransactions?: number;
   batches?: number;
   continued?: boolean;
+  /** Two managers without persistence: their events, and the calls that ran synchronously. */
+  syncPath?: { events: string[]; syncCalls: number };
 }
 
 declare global {
@@ -43,6 +45,26 @@ async function summary(m: ReliabilityManager): Promise<{ log: string[]; outgoing
     incoming: s?.incoming.map((x) => x.message?.messageId ?? "") ?? [],
     lamport: String(s?.lamportTimestamp ?? 0n),
   };
+}
+
+// Managers without a persistence backend run their calls through the core's synchronous
+// WebAssembly export: the same exchange must work there in a browser.
+async function syncPath(): Promise<{ events: string[]; syncCalls: number }> {
+  const core = await loadCore();
+  const before = core.testing.syncCalls();
+  const carol = unwrap(await ReliabilityManager.create({ participantId: "carol" }));
+  const dave = unwrap(await ReliabilityManager.create({ participantId: "dave" }));
+  const events: string[] = [];
+  dave.events.on("messageReady", (e) => events.push(`ready:${e.messageId}`));
+  carol.events.on("messageAcknowledged", (e) => events.push(`acked:${e.messageId}`));
+  const c1 = unwrap(await carol.wrapOutgoingMessage({ channelId: "room", messageId: "c1", content: enc.encode("c1") }));
+  unwrap(await dave.unwrapReceivedMessage({ data: c1.wireBytes }));
+  const d1 = unwrap(await dave.wrapOutgoingMessage({ channelId: "room", messageId: "d1", content: enc.encode("d1") }));
+  unwrap(await carol.unwrapReceivedMessage({ data: d1.wireBytes }));
+  const syncCalls = core.testing.syncCalls() - before;
+  unwrap(await carol.close());
+  unwrap(await dave.close());
+  return { events, syncCalls };
 }
 
 async function run(): Promise<PageReport> {
@@ -76,6 +98,7 @@ async function run(): Promise<PageReport> {
     batches += 3;
     sessionStorage.setItem("b2", btoa(String.fromCharCode(...b2.wireBytes)));
     sessionStorage.setItem("phase", "2");
+    report.syncPath = await syncPath();
   } else {
     unwrap(await alice.ensureChannel({ channelId: "room" }));
     unwrap(await bob.ensureChannel({ channelId: "room" }));
