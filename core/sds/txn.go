@@ -32,14 +32,17 @@ type txn struct {
 	lamport              bool // the clock changed: one SaveLamport goes first in the batch
 
 	// Inline storage for the common small operation (a send or a delivery), which then
-	// allocates no slice for its undo journal or bloom insertion.
-	undoBuf [6]func()
-	addBuf  [1]string
+	// allocates no slice for its undo journal, bloom insertion or unreferenced-set changes.
+	undoBuf     [6]func()
+	addBuf      [1]string
+	unrefAddBuf [1]string
+	unrefRefBuf [4]string
 }
 
 func (m *Manager) begin(ch *channel, op string) *txn {
 	t := &txn{m: m, ch: ch.id, s: ch.st, op: op, now: m.clock.Now()}
 	t.undo, t.bloomAdds = t.undoBuf[:0], t.addBuf[:0]
+	t.unrefAdds, t.unrefRefs = t.unrefAddBuf[:0], t.unrefRefBuf[:0]
 	return t
 }
 
