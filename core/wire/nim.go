@@ -334,25 +334,19 @@ func nimScan(b []byte, lim *Limits) (scanResult, *sdserr.Error) {
 // MaxBloomBytes (an oversized filter is ignored, the message is not rejected).
 func (nimCodec) Decode(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
 	m, err := decodeNim(b, lim, false)
-	if err != nil {
-		return nil, withOp(err, opDecode)
-	}
-	return m, nil
+	return m, withOp(err, opDecode)
 }
 
 // DecodeSharingBloom is Decode with a BloomFilter that aliases b (see BloomSharingDecoder).
 func (nimCodec) DecodeSharingBloom(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
 	m, err := decodeNim(b, lim, true)
-	if err != nil {
-		return nil, withOp(err, opDecode)
-	}
-	return m, nil
+	return m, withOp(err, opDecode)
 }
 
 func decodeNim(b []byte, lim Limits, shareBloom bool) (*sdskitv1.SdsMessage, *sdserr.Error) {
-	lim = lim.withDefaults()
-	if len(b) > lim.MaxMessageBytes {
-		return nil, tooLarge("message: %d bytes exceeds MaxMessageBytes (%d)", len(b), lim.MaxMessageBytes)
+	lim, err := sized(b, lim)
+	if err != nil {
+		return nil, err
 	}
 	s, err := nimScan(b, &lim)
 	if err != nil {

@@ -319,6 +319,15 @@ func withOp(e *sdserr.Error, op string) error {
 	return e
 }
 
+// sized fills in lim's defaults and rejects b over MaxMessageBytes, before any decoding.
+func sized(b []byte, lim Limits) (Limits, *sdserr.Error) {
+	lim = lim.withDefaults()
+	if len(b) > lim.MaxMessageBytes {
+		return lim, tooLarge("message: %d bytes exceeds MaxMessageBytes (%d)", len(b), lim.MaxMessageBytes)
+	}
+	return lim, nil
+}
+
 // checkID validates an id occurrence: at most MaxIDBytes and valid UTF-8.
 func checkID(f *field, lim *Limits, p fieldPath) *sdserr.Error {
 	if len(f.b) > lim.MaxIDBytes {
@@ -511,25 +520,19 @@ func buildEntry(ef entryFields) *sdskitv1.HistoryEntry {
 // Decode parses b, which is validated completely before anything is allocated.
 func (specCodec) Decode(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
 	m, err := decodeSpec(b, lim, false)
-	if err != nil {
-		return nil, withOp(err, opDecode)
-	}
-	return m, nil
+	return m, withOp(err, opDecode)
 }
 
 // DecodeSharingBloom is Decode with a BloomFilter that aliases b (see BloomSharingDecoder).
 func (specCodec) DecodeSharingBloom(b []byte, lim Limits) (*sdskitv1.SdsMessage, error) {
 	m, err := decodeSpec(b, lim, true)
-	if err != nil {
-		return nil, withOp(err, opDecode)
-	}
-	return m, nil
+	return m, withOp(err, opDecode)
 }
 
 func decodeSpec(b []byte, lim Limits, shareBloom bool) (*sdskitv1.SdsMessage, *sdserr.Error) {
-	lim = lim.withDefaults()
-	if len(b) > lim.MaxMessageBytes {
-		return nil, tooLarge("message: %d bytes exceeds MaxMessageBytes (%d)", len(b), lim.MaxMessageBytes)
+	lim, err := sized(b, lim)
+	if err != nil {
+		return nil, err
 	}
 	s, err := scanMessage(b, &lim)
 	if err != nil {
@@ -598,16 +601,13 @@ func decodeSpec(b []byte, lim Limits, shareBloom bool) (*sdskitv1.SdsMessage, *s
 // (non-empty, at most MaxIDBytes, valid UTF-8).
 func ExtractChannelID(b []byte, lim Limits) (string, error) {
 	id, err := extractChannelID(b, lim)
-	if err != nil {
-		return "", withOp(err, opExtract)
-	}
-	return id, nil
+	return id, withOp(err, opExtract)
 }
 
 func extractChannelID(b []byte, lim Limits) (string, *sdserr.Error) {
-	lim = lim.withDefaults()
-	if len(b) > lim.MaxMessageBytes {
-		return "", tooLarge("message: %d bytes exceeds MaxMessageBytes (%d)", len(b), lim.MaxMessageBytes)
+	lim, err := sized(b, lim)
+	if err != nil {
+		return "", err
 	}
 	var channelID []byte
 	var top fieldPath
