@@ -371,8 +371,8 @@ func (t *txn) deliver(msg *pb.SdsMessage) {
 		cur := queue[0]
 		queue = queue[1:]
 		id := cur.GetMessageId()
-		if len(t.s.waiting[id]) == 0 && t.m.cfg.SyncUnreferencedRounds > 0 {
-			t.unrefAdds = append(t.unrefAdds, id) // a waiting message would reference it
+		if len(t.s.waiting[id]) == 0 { // a waiting message references it
+			t.unreferencedAdd(id)
 		}
 		t.logInsert(cur)
 		if l := cur.GetLamportTimestamp(); l > t.s.lamport {

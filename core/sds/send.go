@@ -56,9 +56,7 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 		t.logInsert(msg)
 		t.bloomAdds = append(t.bloomAdds, messageID)
 		t.referenced(msg.GetCausalHistory())
-		if m.cfg.SyncUnreferencedRounds > 0 {
-			t.unrefAdds = append(t.unrefAdds, messageID)
-		}
+		t.unreferencedAdd(messageID)
 		// Another peer's message may already wait for this id (an id collision, or a
 		// message relayed back to us before we logged it): it is satisfied now.
 		for _, ready := range t.unblock(messageID) {

@@ -79,15 +79,20 @@ func (t *txn) commit(ctx context.Context) error {
 	for _, id := range t.bloomAdds {
 		t.s.addToBloom(id, t.m.prof)
 	}
-	if t.m.cfg.SyncUnreferencedRounds > 0 {
-		for _, id := range t.unrefAdds {
-			t.s.unreferenced[id] = t.nowMs()
-		}
-		for _, id := range t.unrefRefs {
-			delete(t.s.unreferenced, id)
-		}
+	for _, id := range t.unrefAdds { // both empty with SyncUnreferencedRounds 0
+		t.s.unreferenced[id] = t.nowMs()
+	}
+	for _, id := range t.unrefRefs {
+		delete(t.s.unreferenced, id)
 	}
 	return nil
+}
+
+// unreferencedAdd records that id joined the log with no message referencing it yet.
+func (t *txn) unreferencedAdd(id string) {
+	if t.m.cfg.SyncUnreferencedRounds > 0 {
+		t.unrefAdds = append(t.unrefAdds, id)
+	}
 }
 
 // referenced records that a content message names the ids of history.
