@@ -42,6 +42,7 @@ package main
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -146,11 +147,14 @@ func sdskit_call(handle C.uint64_t, methodID C.uint32_t, req *C.sdskit_cbytes, r
 	if outResult == nil {
 		return C.int32_t(pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 	}
-	in, err := input(op, "req", req, reqLen)
+	// The request is read in place: dispatch decodes it into a message of its own (a
+	// copy) and keeps nothing of it, so the host's buffer need not be copied first.
+	in, err := view(op, "req", req, reqLen)
 	if err != nil {
 		return fail(outResult, err)
 	}
-	return answer(outResult, call(uint64(handle), uint32(methodID), in))
+	var a cAlloc
+	return a.answer(outResult, call(uint64(handle), uint32(methodID), in, a.alloc))
 }
 
 // Handles of live and of closed managers: calls on a closed one are CLOSED and a second
@@ -158,8 +162,9 @@ func sdskit_call(handle C.uint64_t, methodID C.uint32_t, req *C.sdskit_cbytes, r
 // while a handle that was never issued is INVALID_ARGUMENT.
 var liveHandles, closedHandles sync.Map
 
-// call dispatches a method on a manager, answering CLOSED for a closed one.
-func call(handle uint64, methodID uint32, req []byte) []byte {
+// call dispatches a method on a manager, answering CLOSED for a closed one. The Result
+// of the dispatch is in memory from alloc (nil: the Go heap); the others in the Go heap.
+func call(handle uint64, methodID uint32, req []byte, alloc pb.Alloc) []byte {
 	isClose := methodID == pb.ReliabilityManager_Close_MethodID
 	if _, closed := closedHandles.Load(handle); closed {
 		if isClose {
@@ -178,14 +183,14 @@ func call(handle uint64, methodID uint32, req []byte) []byte {
 		}
 		liveHandles.Delete(handle)
 	}
-	return registry.Call(context.Background(), handle, methodID, req)
+	return registry.CallInto(context.Background(), handle, methodID, req, alloc)
 }
 
 //export sdskit_close
 func sdskit_close(handle C.uint64_t, outResult *C.sdskit_buf) (rc C.int32_t) {
 	defer recoverInto("Close", outResult, &rc)
 	req, _ := proto.Marshal(&pb.CloseRequest{})
-	return answer(outResult, call(uint64(handle), pb.ReliabilityManager_Close_MethodID, req))
+	return answer(outResult, call(uint64(handle), pb.ReliabilityManager_Close_MethodID, req, nil))
 }
 
 //export sdskit_complete
@@ -328,6 +333,13 @@ func sdskit_testing_bloom_contains(b *C.sdskit_cbytes, bLen C.size_t, id *C.sdsk
 
 // input copies a host buffer into Go memory; NULL is allowed only with length 0.
 func input(op, name string, p *C.sdskit_cbytes, n C.size_t) ([]byte, error) {
+	v, err := view(op, name, p, n)
+	return bytes.Clone(v), err
+}
+
+// view is the host buffer itself, valid until the export returns: only for what is not
+// retained beyond it. NULL is allowed only with length 0.
+func view(op, name string, p *C.sdskit_cbytes, n C.size_t) ([]byte, error) {
 	switch {
 	case n == 0:
 		return nil, nil
@@ -336,7 +348,7 @@ func input(op, name string, p *C.sdskit_cbytes, n C.size_t) ([]byte, error) {
 	case uint64(n) > maxInput:
 		return nil, sdserr.New(sdserr.MessageTooLarge, op, "%s is %d bytes, over the ABI limit of %d", name, uint64(n), maxInput)
 	}
-	return C.GoBytes(unsafe.Pointer(p), C.int(n)), nil
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), nil
 }
 
 // answer hands Result bytes to the host and returns their status.
@@ -345,6 +357,42 @@ func answer(out *C.sdskit_buf, result []byte) C.int32_t {
 		out.data = (*C.uint8_t)(C.CBytes(result))
 		out.len = C.size_t(len(result))
 	}
+	return C.int32_t(resultCode(result))
+}
+
+// cAlloc is the pb.Alloc of one call: it hands out C memory, so that the dispatch
+// marshals a Result (~19 KB for a message) where the host reads it, instead of into the
+// Go heap and then copying it. Only its last allocation is live; an earlier one (a
+// response that failed to marshal) is freed when the next is made.
+type cAlloc struct{ p unsafe.Pointer }
+
+func (a *cAlloc) alloc(n int) []byte {
+	a.release()
+	p := C.malloc(C.size_t(max(n, 1)))
+	if p == nil {
+		panic(fmt.Sprintf("cannot allocate %d bytes of C memory", n))
+	}
+	a.p = p
+	return unsafe.Slice((*byte)(p), n)
+}
+
+func (a *cAlloc) release() {
+	if a.p != nil {
+		C.free(a.p)
+		a.p = nil
+	}
+}
+
+// answer hands the Result to the host: in place when it is a's allocation, else (a
+// Result the glue made in the Go heap) as a copy, a's allocation then being freed.
+func (a *cAlloc) answer(out *C.sdskit_buf, result []byte) C.int32_t {
+	if a.p == nil || len(result) == 0 || unsafe.Pointer(&result[0]) != a.p {
+		a.release()
+		return answer(out, result)
+	}
+	out.data = (*C.uint8_t)(a.p)
+	out.len = C.size_t(len(result))
+	a.p = nil
 	return C.int32_t(resultCode(result))
 }
 

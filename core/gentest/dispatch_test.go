@@ -19,6 +19,7 @@ type manager struct {
 	pb.ReliabilityManagerServer
 	wrapErr error
 	got     *pb.WrapOutgoingMessageRequest
+	badUTF8 bool // ListChannels answers a channel id that cannot be marshalled
 }
 
 func (m *manager) WrapOutgoingMessage(_ context.Context, req *pb.WrapOutgoingMessageRequest) (*pb.WrapOutgoingMessageResponse, error) {
@@ -32,6 +33,9 @@ func (m *manager) WrapOutgoingMessage(_ context.Context, req *pb.WrapOutgoingMes
 func (m *manager) ListChannels(ctx context.Context, _ *pb.ListChannelsRequest) (*pb.ListChannelsResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if m.badUTF8 {
+		return &pb.ListChannelsResponse{ChannelIds: []string{"\xff"}}, nil
 	}
 	return &pb.ListChannelsResponse{ChannelIds: []string{"a", "b"}}, nil
 }
@@ -103,6 +107,63 @@ func TestDispatchResultBytesMatchMarshal(t *testing.T) {
 	want, _ := proto.Marshal(&pb.Result{Result: &pb.Result_Value{Value: []byte{}}})
 	if string(got) != string(want) {
 		t.Fatalf("nil response: Result %x, want %x", got, want)
+	}
+}
+
+// DispatchInto gives the bytes of Dispatch, in the memory of the last allocation it
+// asked for, on every path: a value (small, large, empty), a method's error, a panic, an
+// unknown method id, an undecodable request and a response that cannot be marshalled
+// (the error Result then needs a second allocation).
+func TestDispatchIntoMatchesDispatch(t *testing.T) {
+	ctx := context.Background()
+	wrap := func(content []byte) []byte {
+		req, _ := proto.Marshal(&pb.WrapOutgoingMessageRequest{ChannelId: "ch", MessageId: "m1", Content: content})
+		return req
+	}
+	cases := []struct {
+		name   string
+		srv    pb.ReliabilityManagerServer
+		method uint32
+		req    []byte
+		code   pb.ErrorCode
+		allocs int
+	}{
+		{"small value", &manager{}, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, wrap([]byte("hi")), 0, 1},
+		{"large value", &manager{}, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, wrap(make([]byte, 19_000)), 0, 1},
+		{"empty value", &manager{}, pb.ReliabilityManager_Close_MethodID, nil, 0, 1},
+		{"method error", &manager{wrapErr: sdserr.New(sdserr.Closed, "", "closed")}, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, wrap([]byte("hi")), sdserr.Closed, 1},
+		{"panic", nil, pb.ReliabilityManager_Reset_MethodID, nil, sdserr.Internal, 1},
+		{"unknown method id", &manager{}, 999, nil, sdserr.InvalidArgument, 1},
+		{"undecodable request", &manager{}, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, []byte{0xff, 0xff}, sdserr.InvalidArgument, 1},
+		{"response does not marshal", &manager{badUTF8: true}, pb.ReliabilityManager_ListChannels_MethodID, nil, sdserr.Serialization, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := pb.DispatchReliabilityManager(ctx, tc.srv, tc.method, tc.req)
+			var bufs [][]byte
+			alloc := func(n int) []byte {
+				b := make([]byte, n, n+8) // spare capacity: the Result must not grow past n
+				for i := range b {
+					b[i] = 0xaa // not zeroed, as C memory is not
+				}
+				bufs = append(bufs, b)
+				return b
+			}
+			got := pb.DispatchReliabilityManagerInto(ctx, tc.srv, tc.method, tc.req, alloc)
+			if string(got) != string(want) {
+				t.Fatalf("Result %x, want %x", got, want)
+			}
+			if len(bufs) != tc.allocs {
+				t.Fatalf("%d allocations, want %d", len(bufs), tc.allocs)
+			}
+			last := bufs[len(bufs)-1]
+			if len(got) != len(last) || &got[0] != &last[0] {
+				t.Fatalf("the Result (%d bytes) is not the last allocation (%d bytes)", len(got), len(last))
+			}
+			if c := decodeResult(t, got).GetError().GetCode(); c != tc.code {
+				t.Fatalf("code %v, want %v", c, tc.code)
+			}
+		})
 	}
 }
 
@@ -400,5 +461,40 @@ func TestHostServicesRoundTrip(t *testing.T) {
 	}
 	if len(s.got) != 1 || s.got[0] != "SyncDue" {
 		t.Fatalf("sink got %v", s.got)
+	}
+}
+
+// releasing is a manager that takes its responses back (pb.ResponseReleaser) and wipes
+// them, as a server reusing their buffers would.
+type releasing struct {
+	manager
+	released []proto.Message
+}
+
+func (r *releasing) ReleaseResponse(resp proto.Message) {
+	if w, ok := resp.(*pb.WrapOutgoingMessageResponse); ok {
+		clear(w.WireBytes)
+	}
+	r.released = append(r.released, resp)
+}
+
+// A ResponseReleaser gets each response back after it was marshalled: what it does with
+// it then does not change the Result. Errors have no response to release.
+func TestDispatchReleasesResponses(t *testing.T) {
+	ctx := context.Background()
+	srv := &releasing{}
+	req, _ := proto.Marshal(&pb.WrapOutgoingMessageRequest{ChannelId: "ch", MessageId: "m1", Content: []byte("hi")})
+	r := decodeResult(t, pb.DispatchReliabilityManager(ctx, srv, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, req))
+	var resp pb.WrapOutgoingMessageResponse
+	if err := proto.Unmarshal(r.GetValue(), &resp); err != nil || string(resp.GetWireBytes()) != "wire:hi" {
+		t.Fatalf("response %v, %v: the release changed the Result", &resp, err)
+	}
+	if len(srv.released) != 1 {
+		t.Fatalf("%d responses released, want 1", len(srv.released))
+	}
+	srv.wrapErr = sdserr.New(sdserr.Closed, "", "closed")
+	pb.DispatchReliabilityManager(ctx, srv, pb.ReliabilityManager_WrapOutgoingMessage_MethodID, req)
+	if len(srv.released) != 1 {
+		t.Fatalf("%d responses released, want still 1", len(srv.released))
 	}
 }

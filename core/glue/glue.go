@@ -140,13 +140,19 @@ func concurrent(call HostCall, service string) pb.CallFunc {
 // Result bytes. Unknown handles give INVALID_ARGUMENT; a Close call also releases the
 // handle.
 func (r *Registry) Call(ctx context.Context, handle uint64, methodID uint32, req []byte) []byte {
+	return r.CallInto(ctx, handle, methodID, req, nil)
+}
+
+// CallInto is Call writing the Result into memory from alloc (see pb.Alloc; the Go heap
+// when nil). req is not retained after CallInto returns.
+func (r *Registry) CallInto(ctx context.Context, handle uint64, methodID uint32, req []byte, alloc pb.Alloc) []byte {
 	r.mu.Lock()
 	srv := r.servers[handle]
 	r.mu.Unlock()
 	if srv == nil {
-		return ErrorResult(sdserr.New(sdserr.InvalidArgument, "Call", "unknown or closed manager handle %d", handle))
+		return alloc.Place(ErrorResult(sdserr.New(sdserr.InvalidArgument, "Call", "unknown or closed manager handle %d", handle)))
 	}
-	out := pb.DispatchReliabilityManager(ctx, srv, methodID, req)
+	out := pb.DispatchReliabilityManagerInto(ctx, srv, methodID, req, alloc)
 	if methodID == pb.ReliabilityManager_Close_MethodID {
 		r.mu.Lock()
 		delete(r.servers, handle)

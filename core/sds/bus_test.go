@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sdskit/sdskit/core/clock"
+	"github.com/sdskit/sdskit/core/internal/race"
 	"github.com/sdskit/sdskit/core/profile"
 	"github.com/sdskit/sdskit/core/store"
 	"github.com/sdskit/sdskit/core/wire"
@@ -967,7 +968,7 @@ func TestBusConvergenceTenPeersThirtyPercentLoss(t *testing.T) {
 // messages instead of 500 (still 10 peers, 30 % loss).
 func TestBusConvergenceWithRestartsOnMemoryBackend(t *testing.T) {
 	sp := busSimDefaults()
-	if busRaceDetector || testing.Short() {
+	if race.Enabled || testing.Short() {
 		sp.Messages = 250
 	}
 	sp.Net.Seed = 2

@@ -18,6 +18,13 @@ import (
 // BuildSyncMessage); content over MaxMessageSize is MESSAGE_TOO_LARGE; a message id the
 // channel already knows is INVALID_ARGUMENT.
 func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID string, content []byte) ([]byte, error) {
+	return m.AppendWrapOutgoingMessage(ctx, nil, channelID, messageID, content)
+}
+
+// AppendWrapOutgoingMessage is WrapOutgoingMessage appending the message to dst, so that
+// a caller can encode into a buffer it reuses (the message is ~19 KB with the default
+// bloom filter). On error it returns nil.
+func (m *Manager) AppendWrapOutgoingMessage(ctx context.Context, dst []byte, channelID, messageID string, content []byte) ([]byte, error) {
 	const op = "WrapOutgoingMessage"
 	if err := m.checkID(op, "message id", messageID); err != nil {
 		return nil, err
@@ -39,7 +46,7 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 		}
 		msg := t.newMessage(messageID, hints, m.cfg.MaxCausalHistory)
 		msg.Content = slices.Clone(content)
-		b, err := m.encode(op, msg)
+		b, err := m.encode(op, dst, msg)
 		if err != nil {
 			return err
 		}
@@ -75,6 +82,12 @@ func (m *Manager) WrapOutgoingMessage(ctx context.Context, channelID, messageID 
 // timestamp, the causal history, the bloom filter and due repair requests. It is not
 // buffered or logged; peers use it for acknowledgements and to detect gaps.
 func (m *Manager) BuildSyncMessage(ctx context.Context, channelID string) ([]byte, error) {
+	return m.AppendBuildSyncMessage(ctx, nil, channelID)
+}
+
+// AppendBuildSyncMessage is BuildSyncMessage appending the message to dst. On error it
+// returns nil.
+func (m *Manager) AppendBuildSyncMessage(ctx context.Context, dst []byte, channelID string) ([]byte, error) {
 	const op = "BuildSyncMessage"
 	hints, err := m.prefetchHints(ctx, op, channelID)
 	if err != nil {
@@ -84,7 +97,7 @@ func (m *Manager) BuildSyncMessage(ctx context.Context, channelID string) ([]byt
 	err = m.run(ctx, op, channelID, func(t *txn) error {
 		msg := t.newMessage(m.newSyncID(), hints, m.cfg.SyncCausalHistory)
 		msg.CausalHistory = t.withUnreferenced(msg.CausalHistory)
-		b, err := m.encode(op, msg)
+		b, err := m.encode(op, dst, msg)
 		if err != nil {
 			return err
 		}
@@ -119,16 +132,17 @@ func (m *Manager) WrapEphemeral(ctx context.Context, channelID, messageID string
 	if len(content) > m.cfg.MaxMessageSize {
 		return nil, sdserr.New(sdserr.MessageTooLarge, op, "content is %d bytes, over MaxMessageSize %d", len(content), m.cfg.MaxMessageSize)
 	}
-	return m.encode(op, &pb.SdsMessage{SenderId: m.participant, MessageId: messageID, ChannelId: channelID, Content: slices.Clone(content)})
+	return m.encode(op, nil, &pb.SdsMessage{SenderId: m.participant, MessageId: messageID, ChannelId: channelID, Content: slices.Clone(content)})
 }
 
-func (m *Manager) encode(op string, msg *pb.SdsMessage) ([]byte, error) {
-	b, err := m.prof.Codec.Encode(msg)
+// encode appends msg to dst, within the limit of the message size.
+func (m *Manager) encode(op string, dst []byte, msg *pb.SdsMessage) ([]byte, error) {
+	b, err := m.prof.Codec.AppendEncode(dst, msg)
 	if err != nil {
 		return nil, sdserr.From(op, sdserr.Serialization, err)
 	}
-	if len(b) > m.lim.MaxMessageBytes {
-		return nil, sdserr.New(sdserr.MessageTooLarge, op, "encoded message is %d bytes, over the %d-byte limit", len(b), m.lim.MaxMessageBytes)
+	if n := len(b) - len(dst); n > m.lim.MaxMessageBytes {
+		return nil, sdserr.New(sdserr.MessageTooLarge, op, "encoded message is %d bytes, over the %d-byte limit", n, m.lim.MaxMessageBytes)
 	}
 	return b, nil
 }

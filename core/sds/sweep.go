@@ -215,7 +215,7 @@ func (t *txn) sweepOutgoing() {
 // reencode encodes a stored message (kept without its bloom filter) with the channel's
 // current filter.
 func (t *txn) reencode(stored *pb.SdsMessage) ([]byte, error) {
-	return t.m.encode("Sweep", withBloom(stored, t.encodeBloom()))
+	return t.m.encode("Sweep", nil, withBloom(stored, t.encodeBloom()))
 }
 
 // resendDelay is the wait after the attempts-th resend: ResendInterval · Backoff^attempts,

@@ -44,7 +44,10 @@ func (nimCodec) Name() string { return "nim" }
 
 // Encode serializes m in nim-sds's field order (1, 2, 3…, 4, 5, 6, 7, 13…). A message
 // without a Lamport timestamp (ephemeral) cannot be expressed: nim-sds requires field 2.
-func (nimCodec) Encode(m *sdskitv1.SdsMessage) ([]byte, error) {
+func (c nimCodec) Encode(m *sdskitv1.SdsMessage) ([]byte, error) { return c.AppendEncode(nil, m) }
+
+// AppendEncode is Encode appending to dst.
+func (nimCodec) AppendEncode(dst []byte, m *sdskitv1.SdsMessage) ([]byte, error) {
 	if m == nil {
 		return nil, sdserr.New(sdserr.Serialization, opEncode, "nil message")
 	}
@@ -54,12 +57,7 @@ func (nimCodec) Encode(m *sdskitv1.SdsMessage) ([]byte, error) {
 	if err := checkEncodable(m); err != nil {
 		return nil, err
 	}
-	size := nimSizeMessage(m)
-	b := nimAppendMessage(make([]byte, 0, size), m)
-	if len(b) != size { // cannot happen; guards against a size/append mismatch
-		return nil, sdserr.New(sdserr.Internal, opEncode, "encoded %d bytes, computed %d", len(b), size)
-	}
-	return b, nil
+	return appendSized(opEncode, dst, nimSizeMessage(m), func(b []byte) []byte { return nimAppendMessage(b, m) })
 }
 
 func nimSizeBytes(num protowire.Number, n int) int {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -43,17 +44,24 @@ func (specCodec) Name() string { return "spec" }
 
 // Encode serializes m with proto3 semantics, fields in ascending number order, into a
 // single exactly-sized buffer. Limits are not enforced; unknown fields are not emitted.
-func (specCodec) Encode(m *sdskitv1.SdsMessage) ([]byte, error) {
+func (c specCodec) Encode(m *sdskitv1.SdsMessage) ([]byte, error) { return c.AppendEncode(nil, m) }
+
+// AppendEncode is Encode appending to dst.
+func (specCodec) AppendEncode(dst []byte, m *sdskitv1.SdsMessage) ([]byte, error) {
 	if m == nil {
 		return nil, sdserr.New(sdserr.Serialization, opEncode, "nil message")
 	}
 	if err := checkEncodable(m); err != nil {
 		return nil, err
 	}
-	size := sizeMessage(m)
-	b := appendMessage(make([]byte, 0, size), m)
-	if len(b) != size { // cannot happen; guards against a size/append mismatch
-		return nil, sdserr.New(sdserr.Internal, opEncode, "encoded %d bytes, computed %d", len(b), size)
+	return appendSized(opEncode, dst, sizeMessage(m), func(b []byte) []byte { return appendMessage(b, m) })
+}
+
+// appendSized appends the size bytes that add appends to dst, growing it once.
+func appendSized(op string, dst []byte, size int, add func([]byte) []byte) ([]byte, error) {
+	b := add(slices.Grow(dst, size))
+	if len(b)-len(dst) != size { // cannot happen; guards against a size/append mismatch
+		return nil, sdserr.New(sdserr.Internal, op, "encoded %d bytes, computed %d", len(b)-len(dst), size)
 	}
 	return b, nil
 }

@@ -112,6 +112,9 @@ type Codec interface {
 	// Encode serializes m; it fails with a Serialization error on a nil message or an
 	// invalid string field.
 	Encode(m *sdskitv1.SdsMessage) ([]byte, error)
+	// AppendEncode is Encode appending to dst, grown as needed, so that a caller can
+	// encode into a buffer it reuses; on error it returns nil.
+	AppendEncode(dst []byte, m *sdskitv1.SdsMessage) ([]byte, error)
 	// Decode parses untrusted bytes within lim; the result never aliases b.
 	Decode(b []byte, lim Limits) (*sdskitv1.SdsMessage, error)
 }

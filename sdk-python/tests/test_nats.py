@@ -58,6 +58,7 @@ def test_publish_reaches_others_not_self(url: str) -> None:
         ub = await b.subscribe(hb)
         for i in range(5):
             await a.publish(b"x%d" % i)
+        await a.client.flush()  # the server has them (a PING/PONG after the publications)
         await wait_for(lambda: len(got_b) == 5, "b to receive 5")
         await b.client.flush()
         await a.client.flush()

@@ -65,6 +65,36 @@ def test_bad_input_is_typed() -> None:
         sdskit.ReliabilityManager("alice", config={"no_such_field": 1})
 
 
+def test_result_decoding() -> None:
+    """decode_result reads a value-only Result in place and everything else through the
+    envelope: both give the same answers, and malformed bytes are typed errors."""
+    from sdskit.v1.sdk import decode_empty_result, decode_result, encode_error, encode_value
+
+    W = api_pb2.WrapOutgoingMessageResponse
+    for wire in (b"", b"x", bytes(range(256)) * 80):  # lengths of 1-, 2- and 3-byte varints
+        resp = W(wire_bytes=wire)
+        data = encode_value(resp)
+        assert decode_result(data, W, "op") == Ok(resp)
+        assert decode_empty_result(data, "op") == Ok(None)
+        # The same Result with its value field followed by an unknown field takes the
+        # envelope path and must agree.
+        assert decode_result(data + b"\x18\x01", W, "op") == Ok(resp)
+    err = SdsError(ErrorCode.CLOSED, "closed", "op")
+    assert decode_result(encode_error(err), W, "op") == Err(err)
+    assert decode_empty_result(encode_error(err), "op") == Err(err)
+    bad = [
+        b"",  # neither value nor error
+        b"\x0a",  # tag without length
+        b"\x0a\x05ab",  # value shorter than its length
+        b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # overlong varint
+        b"\x0a\x02\xff\xff",  # a value that is not a response
+        b"\xff\xff\xff",
+    ]
+    for data in bad:
+        res = decode_result(data, W, "op")
+        assert isinstance(res, Err) and res.error.code == ErrorCode.DESERIALIZATION, (data, res)
+
+
 def test_double_close_and_use_after_close() -> None:
     m = sdskit.ReliabilityManager("alice")
     assert isinstance(m.close(), Ok)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sdskit/sdskit/core/internal/race"
 	"github.com/sdskit/sdskit/core/store"
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
 )
@@ -153,7 +154,7 @@ func (g *opGen) batch(invalid bool) *pb.PersistenceBatch {
 func TestConformanceRandomBatches(t *testing.T) {
 	ctx := context.Background()
 	seeds, batches := []uint64{1, 2}, 500
-	if raceEnabled {
+	if race.Enabled {
 		seeds, batches = seeds[:1], 250
 	}
 	for _, seed := range seeds {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sdskit/sdskit/core/clock"
+	"github.com/sdskit/sdskit/core/internal/race"
 	"github.com/sdskit/sdskit/core/sds"
 	"github.com/sdskit/sdskit/core/sdserr"
 	"github.com/sdskit/sdskit/core/wire"
@@ -60,7 +61,7 @@ func assertSnapshots(t testing.TB, what string, got, want map[string]*pb.Channel
 // the end the file must hold exactly the state of an uninterrupted run on store.Memory.
 func TestRestartAfterEveryCall(t *testing.T) {
 	steps, every := 400, 5
-	if raceEnabled {
+	if race.Enabled {
 		steps, every = 250, 10
 	}
 	w := genWorkload(wlSeed, steps)

@@ -119,6 +119,7 @@ adding an rpc never touches glue code.`, table, s.Name),
 		))
 
 	dispatch := g.decl("Dispatch" + s.Name)
+	into := g.decl("Dispatch" + s.Name + "Into")
 	errName := g.em.Error.Proto.GoIdent.GoName
 	g.add(fmt.Sprintf(`%s calls method methodID of srv with the encoded request req and returns the
 encoded Result: the encoded response, or the method's error as an %s (%sFrom). An
@@ -126,9 +127,14 @@ unknown method id or a request that does not decode gives %s, and a panic in srv
 gives %s: %s never panics.`, dispatch, errName, errName,
 		g.em.Codes["INVALID_ARGUMENT"].GoIdent.GoName, g.em.Codes["INTERNAL"].GoIdent.GoName, dispatch),
 		jen.Func().Id(dispatch).Params(jen.Id("ctx").Qual(ctxPkg, "Context"), jen.Id("srv").Id(iface), jen.Id("methodID").Uint32(), jen.Id("req").Index().Byte()).Index().Byte().Block(
+			jen.Return(jen.Id(into).Call(jen.Id("ctx"), jen.Id("srv"), jen.Id("methodID"), jen.Id("req"), jen.Nil())),
+		))
+	g.add(fmt.Sprintf(`%s is %s writing the Result into memory from alloc (see Alloc; the Go heap when
+alloc is nil). req is not retained: it may be memory the caller reuses afterwards.`, into, dispatch),
+		jen.Func().Id(into).Params(jen.Id("ctx").Qual(ctxPkg, "Context"), jen.Id("srv").Id(iface), jen.Id("methodID").Uint32(), jen.Id("req").Index().Byte(), jen.Id("alloc").Id("Alloc")).Index().Byte().Block(
 			jen.List(jen.Id("m"), jen.Id("ok")).Op(":=").Id(lookup).Call(jen.Id("methodID")),
-			jen.If(jen.Op("!").Id("ok")).Block(jen.Return(jen.Id("sdkUnknownMethod").Call(jen.Lit(s.Name), jen.Id("methodID")))),
-			jen.Return(jen.Id("sdkDispatch").Call(jen.Id("m").Dot("Name"), jen.Func().Params().Params(jen.Qual(protoPkg, "Message"), jen.Error()).Block(
+			jen.If(jen.Op("!").Id("ok")).Block(jen.Return(jen.Id("alloc").Dot("Place").Call(jen.Id("sdkUnknownMethod").Call(jen.Lit(s.Name), jen.Id("methodID"))))),
+			jen.Return(jen.Id("sdkDispatch").Call(jen.Id("m").Dot("Name"), jen.Id("alloc"), jen.Id("srv"), jen.Func().Params().Params(jen.Qual(protoPkg, "Message"), jen.Error()).Block(
 				jen.Return(jen.Id("m").Dot("Invoke").Call(jen.Id("ctx"), jen.Id("srv"), jen.Id("req"))),
 			))),
 		))

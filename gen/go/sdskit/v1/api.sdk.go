@@ -142,17 +142,45 @@ func sdkResultError(e *Error) []byte {
 	return out
 }
 
-// sdkDispatch runs call and encodes its outcome as a Result: its value, or
-// ErrorFrom(err) with op filled in when empty. A panic in call becomes an
-// ErrorCode_ERROR_CODE_INTERNAL error: it never propagates to the caller.
-func sdkDispatch(op string, call func() (proto.Message, error)) (out []byte) {
+// Alloc supplies the memory a Dispatch<Service>Into function writes an encoded Result
+// into: a slice of length n. It may be called more than once for one call (when encoding
+// the response fails, the error Result goes into a second allocation); the Result is in
+// the memory of the last call, and releasing the memory of earlier calls is up to the
+// caller. The C glue allocates C memory here, so that a ~19 KB message is marshalled
+// once, where the host reads it, instead of into the Go heap and then copied.
+type Alloc func(n int) []byte
+
+// Place returns the encoded Result b in memory from a: a copy, or b itself when a is
+// nil.
+func (a Alloc) Place(b []byte) []byte {
+	if a == nil {
+		return b
+	}
+	out := a(len(b))
+	copy(out, b)
+	return out
+}
+
+// ResponseReleaser is implemented by a server that takes back each response once a
+// Dispatch<Service> function has marshalled it, to reuse its buffers (a wrapped
+// message's ~19 KB of wire bytes); the dispatch does not touch the response afterwards.
+type ResponseReleaser interface {
+	// ReleaseResponse receives a response of the server after it was marshalled.
+	ReleaseResponse(resp proto.Message)
+}
+
+// sdkDispatch runs call and encodes its outcome as a Result, in memory from alloc (the
+// Go heap when nil): its value, or ErrorFrom(err) with op filled in when empty. A panic
+// in call becomes an ErrorCode_ERROR_CODE_INTERNAL error: it never propagates to the
+// caller. A value goes back to srv once marshalled when srv is a ResponseReleaser.
+func sdkDispatch(op string, alloc Alloc, srv any, call func() (proto.Message, error)) (out []byte) {
 	defer func() {
 		if v := recover(); v != nil {
-			out = sdkResultError(&Error{
+			out = alloc.Place(sdkResultError(&Error{
 				Code:    ErrorCode_ERROR_CODE_INTERNAL,
 				Message: fmt.Sprintf("panic: %v", v),
 				Op:      op,
-			})
+			}))
 		}
 	}()
 	value, err := call()
@@ -165,7 +193,7 @@ func sdkDispatch(op string, call func() (proto.Message, error)) (out []byte) {
 				Op:      op,
 			}
 		}
-		return sdkResultError(e)
+		return alloc.Place(sdkResultError(e))
 	}
 	// The response is marshalled straight into the Result's value field (tag, length,
 	// bytes: what marshalling a Result holding it gives), so that its bytes — ~19 KB for
@@ -174,19 +202,27 @@ func sdkDispatch(op string, call func() (proto.Message, error)) (out []byte) {
 	if value != nil {
 		size = proto.Size(value)
 	}
-	out = make([]byte, 0, protowire.SizeTag(1)+protowire.SizeBytes(size))
+	n := protowire.SizeTag(1) + protowire.SizeBytes(size)
+	if alloc == nil {
+		out = make([]byte, 0, n)
+	} else {
+		out = alloc(n)[:0]
+	}
 	out = protowire.AppendTag(out, 1, protowire.BytesType)
 	out = protowire.AppendVarint(out, uint64(size))
 	if value == nil {
 		return out
 	}
 	out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, value)
+	if r, ok := srv.(ResponseReleaser); ok {
+		r.ReleaseResponse(value)
+	}
 	if err != nil {
-		return sdkResultError(&Error{
+		return alloc.Place(sdkResultError(&Error{
 			Code:    ErrorCode_ERROR_CODE_SERIALIZATION,
 			Message: "cannot encode the response: " + err.Error(),
 			Op:      op,
-		})
+		}))
 	}
 	return out
 }
@@ -640,11 +676,18 @@ func LookupReliabilityManagerMethod(methodID uint32) (MethodDesc[ReliabilityMana
 // ErrorCode_ERROR_CODE_INVALID_ARGUMENT, and a panic in srv gives
 // ErrorCode_ERROR_CODE_INTERNAL: DispatchReliabilityManager never panics.
 func DispatchReliabilityManager(ctx context.Context, srv ReliabilityManagerServer, methodID uint32, req []byte) []byte {
+	return DispatchReliabilityManagerInto(ctx, srv, methodID, req, nil)
+}
+
+// DispatchReliabilityManagerInto is DispatchReliabilityManager writing the Result into
+// memory from alloc (see Alloc; the Go heap when alloc is nil). req is not retained: it
+// may be memory the caller reuses afterwards.
+func DispatchReliabilityManagerInto(ctx context.Context, srv ReliabilityManagerServer, methodID uint32, req []byte, alloc Alloc) []byte {
 	m, ok := LookupReliabilityManagerMethod(methodID)
 	if !ok {
-		return sdkUnknownMethod("ReliabilityManager", methodID)
+		return alloc.Place(sdkUnknownMethod("ReliabilityManager", methodID))
 	}
-	return sdkDispatch(m.Name, func() (proto.Message, error) {
+	return sdkDispatch(m.Name, alloc, srv, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -1232,11 +1275,18 @@ func LookupPersistenceMethod(methodID uint32) (MethodDesc[Persistence], bool) {
 // ErrorCode_ERROR_CODE_INVALID_ARGUMENT, and a panic in srv gives
 // ErrorCode_ERROR_CODE_INTERNAL: DispatchPersistence never panics.
 func DispatchPersistence(ctx context.Context, srv Persistence, methodID uint32, req []byte) []byte {
+	return DispatchPersistenceInto(ctx, srv, methodID, req, nil)
+}
+
+// DispatchPersistenceInto is DispatchPersistence writing the Result into memory from
+// alloc (see Alloc; the Go heap when alloc is nil). req is not retained: it may be
+// memory the caller reuses afterwards.
+func DispatchPersistenceInto(ctx context.Context, srv Persistence, methodID uint32, req []byte, alloc Alloc) []byte {
 	m, ok := LookupPersistenceMethod(methodID)
 	if !ok {
-		return sdkUnknownMethod("Persistence", methodID)
+		return alloc.Place(sdkUnknownMethod("Persistence", methodID))
 	}
-	return sdkDispatch(m.Name, func() (proto.Message, error) {
+	return sdkDispatch(m.Name, alloc, srv, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -1713,11 +1763,18 @@ func LookupRetrievalHintProviderMethod(methodID uint32) (MethodDesc[RetrievalHin
 // ErrorCode_ERROR_CODE_INVALID_ARGUMENT, and a panic in srv gives
 // ErrorCode_ERROR_CODE_INTERNAL: DispatchRetrievalHintProvider never panics.
 func DispatchRetrievalHintProvider(ctx context.Context, srv RetrievalHintProvider, methodID uint32, req []byte) []byte {
+	return DispatchRetrievalHintProviderInto(ctx, srv, methodID, req, nil)
+}
+
+// DispatchRetrievalHintProviderInto is DispatchRetrievalHintProvider writing the Result
+// into memory from alloc (see Alloc; the Go heap when alloc is nil). req is not
+// retained: it may be memory the caller reuses afterwards.
+func DispatchRetrievalHintProviderInto(ctx context.Context, srv RetrievalHintProvider, methodID uint32, req []byte, alloc Alloc) []byte {
 	m, ok := LookupRetrievalHintProviderMethod(methodID)
 	if !ok {
-		return sdkUnknownMethod("RetrievalHintProvider", methodID)
+		return alloc.Place(sdkUnknownMethod("RetrievalHintProvider", methodID))
 	}
-	return sdkDispatch(m.Name, func() (proto.Message, error) {
+	return sdkDispatch(m.Name, alloc, srv, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -1800,11 +1857,18 @@ func LookupEventSinkMethod(methodID uint32) (MethodDesc[EventSink], bool) {
 // ErrorCode_ERROR_CODE_INVALID_ARGUMENT, and a panic in srv gives
 // ErrorCode_ERROR_CODE_INTERNAL: DispatchEventSink never panics.
 func DispatchEventSink(ctx context.Context, srv EventSink, methodID uint32, req []byte) []byte {
+	return DispatchEventSinkInto(ctx, srv, methodID, req, nil)
+}
+
+// DispatchEventSinkInto is DispatchEventSink writing the Result into memory from alloc
+// (see Alloc; the Go heap when alloc is nil). req is not retained: it may be memory the
+// caller reuses afterwards.
+func DispatchEventSinkInto(ctx context.Context, srv EventSink, methodID uint32, req []byte, alloc Alloc) []byte {
 	m, ok := LookupEventSinkMethod(methodID)
 	if !ok {
-		return sdkUnknownMethod("EventSink", methodID)
+		return alloc.Place(sdkUnknownMethod("EventSink", methodID))
 	}
-	return sdkDispatch(m.Name, func() (proto.Message, error) {
+	return sdkDispatch(m.Name, alloc, srv, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }

@@ -108,11 +108,18 @@ func LookupCounterMethod(methodID uint32) (MethodDesc[CounterServer], bool) {
 // ErrorCode_ERROR_CODE_INVALID_ARGUMENT, and a panic in srv gives
 // ErrorCode_ERROR_CODE_INTERNAL: DispatchCounter never panics.
 func DispatchCounter(ctx context.Context, srv CounterServer, methodID uint32, req []byte) []byte {
+	return DispatchCounterInto(ctx, srv, methodID, req, nil)
+}
+
+// DispatchCounterInto is DispatchCounter writing the Result into memory from alloc (see
+// Alloc; the Go heap when alloc is nil). req is not retained: it may be memory the
+// caller reuses afterwards.
+func DispatchCounterInto(ctx context.Context, srv CounterServer, methodID uint32, req []byte, alloc Alloc) []byte {
 	m, ok := LookupCounterMethod(methodID)
 	if !ok {
-		return sdkUnknownMethod("Counter", methodID)
+		return alloc.Place(sdkUnknownMethod("Counter", methodID))
 	}
-	return sdkDispatch(m.Name, func() (proto.Message, error) {
+	return sdkDispatch(m.Name, alloc, srv, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }
@@ -374,11 +381,18 @@ func LookupStoreMethod(methodID uint32) (MethodDesc[Store], bool) {
 // ErrorCode_ERROR_CODE_INVALID_ARGUMENT, and a panic in srv gives
 // ErrorCode_ERROR_CODE_INTERNAL: DispatchStore never panics.
 func DispatchStore(ctx context.Context, srv Store, methodID uint32, req []byte) []byte {
+	return DispatchStoreInto(ctx, srv, methodID, req, nil)
+}
+
+// DispatchStoreInto is DispatchStore writing the Result into memory from alloc (see
+// Alloc; the Go heap when alloc is nil). req is not retained: it may be memory the
+// caller reuses afterwards.
+func DispatchStoreInto(ctx context.Context, srv Store, methodID uint32, req []byte, alloc Alloc) []byte {
 	m, ok := LookupStoreMethod(methodID)
 	if !ok {
-		return sdkUnknownMethod("Store", methodID)
+		return alloc.Place(sdkUnknownMethod("Store", methodID))
 	}
-	return sdkDispatch(m.Name, func() (proto.Message, error) {
+	return sdkDispatch(m.Name, alloc, srv, func() (proto.Message, error) {
 		return m.Invoke(ctx, srv, req)
 	})
 }

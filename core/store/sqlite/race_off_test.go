@@ -1,6 +1,0 @@
-//go:build !race
-
-package sqlite
-
-// raceEnabled lightens the volume tests under the race detector (see race_on_test.go).
-const raceEnabled = false
