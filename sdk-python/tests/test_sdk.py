@@ -71,7 +71,8 @@ def test_result_decoding() -> None:
     from sdskit.v1.sdk import decode_empty_result, decode_result, encode_error, encode_value
 
     W = api_pb2.WrapOutgoingMessageResponse
-    for wire in (b"", b"x", bytes(range(256)) * 80):  # lengths of 1-, 2- and 3-byte varints
+    # Value lengths with varints of 1, 2, 3 and 4 bytes.
+    for wire in (b"", b"x", bytes(range(256)) * 2, bytes(range(256)) * 80, bytes(2_100_000)):
         resp = W(wire_bytes=wire)
         data = encode_value(resp)
         assert decode_result(data, W, "op") == Ok(resp)
@@ -86,6 +87,8 @@ def test_result_decoding() -> None:
         b"",  # neither value nor error
         b"\x0a",  # tag without length
         b"\x0a\x05ab",  # value shorter than its length
+        b"\x0a\x80\x01" + bytes(127),  # ... with a 2-byte length
+        b"\x0a\x80\x80\x01" + bytes(100),  # ... with a 3-byte length
         b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # overlong varint
         b"\x0a\x02\xff\xff",  # a value that is not a response
         b"\xff\xff\xff",

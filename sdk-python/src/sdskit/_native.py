@@ -56,6 +56,9 @@ class _Buf(ctypes.Structure):
     _fields_ = [("data", ctypes.POINTER(ctypes.c_uint8)), ("len", ctypes.c_size_t)]
 
 
+_byref = ctypes.byref
+_string_at = ctypes.string_at
+
 _BEGIN = ctypes.CFUNCTYPE(
     None,
     ctypes.c_void_p,
@@ -104,6 +107,7 @@ class Library:
         lib.sdskit_create.restype = ctypes.c_int32
         lib.sdskit_call.argtypes = [ctypes.c_uint64, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t, bufp]
         lib.sdskit_call.restype = ctypes.c_int32
+        self._call_fn = lib.sdskit_call
         lib.sdskit_close.argtypes = [ctypes.c_uint64, bufp]
         lib.sdskit_close.restype = ctypes.c_int32
         lib.sdskit_complete.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t]
@@ -157,9 +161,16 @@ class Library:
         return int(handle.value), self._take(buf)
 
     def call(self, handle: int, method_id: int, req: bytes) -> bytes:
+        # Every SDK call comes through here: _take inlined, attribute lookups saved.
         buf = _Buf()
-        self._lib.sdskit_call(handle, method_id, req, len(req), ctypes.byref(buf))
-        return self._take(buf)
+        self._call_fn(handle, method_id, req, len(req), _byref(buf))
+        p = buf.data
+        if not p:
+            raise SdsError(ErrorCode.INTERNAL, "the core returned no result buffer", "Call")
+        try:
+            return _string_at(p, buf.len)
+        finally:
+            self._lib.sdskit_free(p)
 
     def close(self, handle: int) -> bytes:
         buf = _Buf()
@@ -365,6 +376,8 @@ class Session:
 
     def call(self, method_id: int, req: bytes) -> bytes:
         """A blocking core call on this thread, then delivery of its events (sync mode)."""
+        if self.events is None:  # nothing to queue or deliver: no bookkeeping
+            return self.lib.call(self.handle, method_id, req)
         mine = _in_call()
         nested = self.id in mine
         mine.add(self.id)

@@ -244,14 +244,22 @@ def _decode_envelope(data: bytes, op: str) -> Result[bytes]:
 def _value_start(data: bytes) -> int:
     """Where the encoded value starts in Result bytes that hold only a value (as the
     core writes them: the value field's tag, its length, the value), else -1."""
-    if len(data) < 2 or data[0] != 10:
+    size = len(data)
+    if size < 2 or data[0] != 10:
         return -1
+    b = data[1]
+    if b < 0x80:
+        return 2 if 2 + b == size else -1
+    if size > 3 and data[2] < 0x80:  # a value of 128 B to 16 KiB
+        return 3 if 3 + (b & 0x7F) + (data[2] << 7) == size else -1
+    if size > 4 and data[2] >= 0x80 and data[3] < 0x80:  # up to 2 MiB: a message
+        return 4 if 4 + (b & 0x7F) + ((data[2] & 0x7F) << 7) + (data[3] << 14) == size else -1
     n = shift = 0
-    for i in range(1, min(len(data), 11)):
+    for i in range(1, min(size, 11)):
         b = data[i]
         n |= (b & 0x7F) << shift
         if b < 0x80:
-            return i + 1 if i + 1 + n == len(data) else -1
+            return i + 1 if i + 1 + n == size else -1
         shift += 7
     return -1
 
