@@ -191,7 +191,7 @@ bench-python: test-python
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora in each package's testdata/fuzz). An
 # execution count (Nx), not a duration: Go 1.26's coordinator can report a spurious
 # "context deadline exceeded" when a duration runs out on a busy machine (go.dev/issue/75804)
-FUZZPKGS := ./core/wire ./core/bloom ./core/hash ./core/profile
+FUZZPKGS := ./core/wire ./core/bloom ./core/hash ./core/profile ./core/gentest
 fuzz:
 	@for p in $(FUZZPKGS); do \
 		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \

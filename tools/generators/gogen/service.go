@@ -169,10 +169,13 @@ func (g *fileGen) invoke(s *model.Service, m *model.Method) {
 		)
 		target = jen.Id("impl")
 	}
-	body = append(body,
-		jen.Id("in").Op(":=").New(ident(m.Input.Proto.GoIdent)),
-		jen.If(jen.Id("err").Op(":=").Id("sdkDecodeRequest").Call(jen.Lit(m.Name), jen.Id("req"), jen.Id("in")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Id("err"))),
-	)
+	decodeErr := jen.If(jen.Id("err").Op(":=").Id("sdkDecodeRequest").Call(jen.Lit(m.Name), jen.Id("req"), jen.Id("in")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Id("err")))
+	body = append(body, jen.Id("in").Op(":=").New(ident(m.Input.Proto.GoIdent)))
+	if dec := g.aliasingDecoder(m.Input.Proto); dec != "" {
+		body = append(body, jen.If(jen.Op("!").Id(dec).Call(jen.Id("req"), jen.Id("in"))).Block(decodeErr))
+	} else {
+		body = append(body, decodeErr)
+	}
 	if m.ReturnsEmpty {
 		body = append(body,
 			jen.If(jen.Id("err").Op(":=").Add(target).Dot(m.Name).Call(jen.Id("ctx"), jen.Id("in")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Id("err"))),

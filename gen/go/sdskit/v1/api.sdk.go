@@ -397,12 +397,41 @@ type ReliabilityManagerServer interface {
 	ListChannels(ctx context.Context, req *ListChannelsRequest) (*ListChannelsResponse, error)
 }
 
+// sdkDecodeEnsureChannelRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeEnsureChannelRequest(b []byte, m *EnsureChannelRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerEnsureChannelInvoke is the Invoke of
 // ReliabilityManager.EnsureChannel in ReliabilityManagerMethods.
 func reliabilityManagerEnsureChannelInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(EnsureChannelRequest)
-	if err := sdkDecodeRequest("EnsureChannel", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeEnsureChannelRequest(req, in) {
+		if err := sdkDecodeRequest("EnsureChannel", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.EnsureChannel(ctx, in)
 	if err != nil {
@@ -411,12 +440,41 @@ func reliabilityManagerEnsureChannelInvoke(ctx context.Context, srv ReliabilityM
 	return out, nil
 }
 
+// sdkDecodeRemoveChannelRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRemoveChannelRequest(b []byte, m *RemoveChannelRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerRemoveChannelInvoke is the Invoke of
 // ReliabilityManager.RemoveChannel in ReliabilityManagerMethods.
 func reliabilityManagerRemoveChannelInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(RemoveChannelRequest)
-	if err := sdkDecodeRequest("RemoveChannel", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRemoveChannelRequest(req, in) {
+		if err := sdkDecodeRequest("RemoveChannel", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.RemoveChannel(ctx, in)
 	if err != nil {
@@ -425,12 +483,51 @@ func reliabilityManagerRemoveChannelInvoke(ctx context.Context, srv ReliabilityM
 	return out, nil
 }
 
+// sdkDecodeWrapOutgoingMessageRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeWrapOutgoingMessageRequest(b []byte, m *WrapOutgoingMessageRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		case 3:
+			m.Content = nil
+			if len(v) > 0 {
+				m.Content = v[:len(v):len(v)]
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerWrapOutgoingMessageInvoke is the Invoke of
 // ReliabilityManager.WrapOutgoingMessage in ReliabilityManagerMethods.
 func reliabilityManagerWrapOutgoingMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(WrapOutgoingMessageRequest)
-	if err := sdkDecodeRequest("WrapOutgoingMessage", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeWrapOutgoingMessageRequest(req, in) {
+		if err := sdkDecodeRequest("WrapOutgoingMessage", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.WrapOutgoingMessage(ctx, in)
 	if err != nil {
@@ -439,12 +536,51 @@ func reliabilityManagerWrapOutgoingMessageInvoke(ctx context.Context, srv Reliab
 	return out, nil
 }
 
+// sdkDecodeWrapEphemeralRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeWrapEphemeralRequest(b []byte, m *WrapEphemeralRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		case 3:
+			m.Content = nil
+			if len(v) > 0 {
+				m.Content = v[:len(v):len(v)]
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerWrapEphemeralInvoke is the Invoke of
 // ReliabilityManager.WrapEphemeral in ReliabilityManagerMethods.
 func reliabilityManagerWrapEphemeralInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(WrapEphemeralRequest)
-	if err := sdkDecodeRequest("WrapEphemeral", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeWrapEphemeralRequest(req, in) {
+		if err := sdkDecodeRequest("WrapEphemeral", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.WrapEphemeral(ctx, in)
 	if err != nil {
@@ -453,12 +589,41 @@ func reliabilityManagerWrapEphemeralInvoke(ctx context.Context, srv ReliabilityM
 	return out, nil
 }
 
+// sdkDecodeBuildSyncMessageRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeBuildSyncMessageRequest(b []byte, m *BuildSyncMessageRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerBuildSyncMessageInvoke is the Invoke of
 // ReliabilityManager.BuildSyncMessage in ReliabilityManagerMethods.
 func reliabilityManagerBuildSyncMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(BuildSyncMessageRequest)
-	if err := sdkDecodeRequest("BuildSyncMessage", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeBuildSyncMessageRequest(req, in) {
+		if err := sdkDecodeRequest("BuildSyncMessage", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.BuildSyncMessage(ctx, in)
 	if err != nil {
@@ -467,12 +632,46 @@ func reliabilityManagerBuildSyncMessageInvoke(ctx context.Context, srv Reliabili
 	return out, nil
 }
 
+// sdkDecodeUnwrapReceivedMessageRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeUnwrapReceivedMessageRequest(b []byte, m *UnwrapReceivedMessageRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			m.Data = nil
+			if len(v) > 0 {
+				m.Data = v[:len(v):len(v)]
+			}
+		case 2:
+			m.RetrievalHint = nil
+			if len(v) > 0 {
+				m.RetrievalHint = v[:len(v):len(v)]
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerUnwrapReceivedMessageInvoke is the Invoke of
 // ReliabilityManager.UnwrapReceivedMessage in ReliabilityManagerMethods.
 func reliabilityManagerUnwrapReceivedMessageInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(UnwrapReceivedMessageRequest)
-	if err := sdkDecodeRequest("UnwrapReceivedMessage", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeUnwrapReceivedMessageRequest(req, in) {
+		if err := sdkDecodeRequest("UnwrapReceivedMessage", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.UnwrapReceivedMessage(ctx, in)
 	if err != nil {
@@ -495,12 +694,21 @@ func reliabilityManagerMarkDependenciesMetInvoke(ctx context.Context, srv Reliab
 	return out, nil
 }
 
+// sdkDecodeRunSweepsRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRunSweepsRequest(b []byte, m *RunSweepsRequest) bool {
+	return len(b) == 0
+}
+
 // reliabilityManagerRunSweepsInvoke is the Invoke of ReliabilityManager.RunSweeps in
 // ReliabilityManagerMethods.
 func reliabilityManagerRunSweepsInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(RunSweepsRequest)
-	if err := sdkDecodeRequest("RunSweeps", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRunSweepsRequest(req, in) {
+		if err := sdkDecodeRequest("RunSweeps", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.RunSweeps(ctx, in)
 	if err != nil {
@@ -509,12 +717,21 @@ func reliabilityManagerRunSweepsInvoke(ctx context.Context, srv ReliabilityManag
 	return out, nil
 }
 
+// sdkDecodeStartPeriodicTasksRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeStartPeriodicTasksRequest(b []byte, m *StartPeriodicTasksRequest) bool {
+	return len(b) == 0
+}
+
 // reliabilityManagerStartPeriodicTasksInvoke is the Invoke of
 // ReliabilityManager.StartPeriodicTasks in ReliabilityManagerMethods.
 func reliabilityManagerStartPeriodicTasksInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(StartPeriodicTasksRequest)
-	if err := sdkDecodeRequest("StartPeriodicTasks", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeStartPeriodicTasksRequest(req, in) {
+		if err := sdkDecodeRequest("StartPeriodicTasks", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.StartPeriodicTasks(ctx, in)
 	if err != nil {
@@ -523,12 +740,21 @@ func reliabilityManagerStartPeriodicTasksInvoke(ctx context.Context, srv Reliabi
 	return out, nil
 }
 
+// sdkDecodeResetRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodeResetRequest(b []byte, m *ResetRequest) bool {
+	return len(b) == 0
+}
+
 // reliabilityManagerResetInvoke is the Invoke of ReliabilityManager.Reset in
 // ReliabilityManagerMethods.
 func reliabilityManagerResetInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(ResetRequest)
-	if err := sdkDecodeRequest("Reset", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeResetRequest(req, in) {
+		if err := sdkDecodeRequest("Reset", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.Reset(ctx, in)
 	if err != nil {
@@ -537,12 +763,21 @@ func reliabilityManagerResetInvoke(ctx context.Context, srv ReliabilityManagerSe
 	return out, nil
 }
 
+// sdkDecodeCloseRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodeCloseRequest(b []byte, m *CloseRequest) bool {
+	return len(b) == 0
+}
+
 // reliabilityManagerCloseInvoke is the Invoke of ReliabilityManager.Close in
 // ReliabilityManagerMethods.
 func reliabilityManagerCloseInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(CloseRequest)
-	if err := sdkDecodeRequest("Close", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeCloseRequest(req, in) {
+		if err := sdkDecodeRequest("Close", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.Close(ctx, in)
 	if err != nil {
@@ -551,12 +786,41 @@ func reliabilityManagerCloseInvoke(ctx context.Context, srv ReliabilityManagerSe
 	return out, nil
 }
 
+// sdkDecodeGetSnapshotRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeGetSnapshotRequest(b []byte, m *GetSnapshotRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // reliabilityManagerGetSnapshotInvoke is the Invoke of ReliabilityManager.GetSnapshot in
 // ReliabilityManagerMethods.
 func reliabilityManagerGetSnapshotInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(GetSnapshotRequest)
-	if err := sdkDecodeRequest("GetSnapshot", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeGetSnapshotRequest(req, in) {
+		if err := sdkDecodeRequest("GetSnapshot", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.GetSnapshot(ctx, in)
 	if err != nil {
@@ -565,12 +829,21 @@ func reliabilityManagerGetSnapshotInvoke(ctx context.Context, srv ReliabilityMan
 	return out, nil
 }
 
+// sdkDecodeListChannelsRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeListChannelsRequest(b []byte, m *ListChannelsRequest) bool {
+	return len(b) == 0
+}
+
 // reliabilityManagerListChannelsInvoke is the Invoke of ReliabilityManager.ListChannels
 // in ReliabilityManagerMethods.
 func reliabilityManagerListChannelsInvoke(ctx context.Context, srv ReliabilityManagerServer, req []byte) (proto.Message, error) {
 	in := new(ListChannelsRequest)
-	if err := sdkDecodeRequest("ListChannels", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeListChannelsRequest(req, in) {
+		if err := sdkDecodeRequest("ListChannels", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.ListChannels(ctx, in)
 	if err != nil {
@@ -946,12 +1219,46 @@ func persistenceAppendLogEntryInvoke(ctx context.Context, srv Persistence, req [
 	return nil, nil
 }
 
+// sdkDecodeRemoveLogEntryRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRemoveLogEntryRequest(b []byte, m *RemoveLogEntryRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceRemoveLogEntryInvoke is the Invoke of Persistence.RemoveLogEntry in
 // PersistenceMethods.
 func persistenceRemoveLogEntryInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveLogEntryRequest)
-	if err := sdkDecodeRequest("RemoveLogEntry", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRemoveLogEntryRequest(req, in) {
+		if err := sdkDecodeRequest("RemoveLogEntry", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.RemoveLogEntry(ctx, in); err != nil {
 		return nil, err
@@ -959,12 +1266,51 @@ func persistenceRemoveLogEntryInvoke(ctx context.Context, srv Persistence, req [
 	return nil, nil
 }
 
+// sdkDecodeSetRetrievalHintRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeSetRetrievalHintRequest(b []byte, m *SetRetrievalHintRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		case 3:
+			m.RetrievalHint = nil
+			if len(v) > 0 {
+				m.RetrievalHint = v[:len(v):len(v)]
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceSetRetrievalHintInvoke is the Invoke of Persistence.SetRetrievalHint in
 // PersistenceMethods.
 func persistenceSetRetrievalHintInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(SetRetrievalHintRequest)
-	if err := sdkDecodeRequest("SetRetrievalHint", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeSetRetrievalHintRequest(req, in) {
+		if err := sdkDecodeRequest("SetRetrievalHint", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.SetRetrievalHint(ctx, in); err != nil {
 		return nil, err
@@ -985,12 +1331,46 @@ func persistenceSaveOutgoingInvoke(ctx context.Context, srv Persistence, req []b
 	return nil, nil
 }
 
+// sdkDecodeRemoveOutgoingRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRemoveOutgoingRequest(b []byte, m *RemoveOutgoingRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceRemoveOutgoingInvoke is the Invoke of Persistence.RemoveOutgoing in
 // PersistenceMethods.
 func persistenceRemoveOutgoingInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveOutgoingRequest)
-	if err := sdkDecodeRequest("RemoveOutgoing", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRemoveOutgoingRequest(req, in) {
+		if err := sdkDecodeRequest("RemoveOutgoing", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.RemoveOutgoing(ctx, in); err != nil {
 		return nil, err
@@ -1011,12 +1391,46 @@ func persistenceSaveIncomingInvoke(ctx context.Context, srv Persistence, req []b
 	return nil, nil
 }
 
+// sdkDecodeRemoveIncomingRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRemoveIncomingRequest(b []byte, m *RemoveIncomingRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceRemoveIncomingInvoke is the Invoke of Persistence.RemoveIncoming in
 // PersistenceMethods.
 func persistenceRemoveIncomingInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveIncomingRequest)
-	if err := sdkDecodeRequest("RemoveIncoming", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRemoveIncomingRequest(req, in) {
+		if err := sdkDecodeRequest("RemoveIncoming", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.RemoveIncoming(ctx, in); err != nil {
 		return nil, err
@@ -1037,12 +1451,46 @@ func persistenceSaveOutgoingRepairInvoke(ctx context.Context, srv Persistence, r
 	return nil, nil
 }
 
+// sdkDecodeRemoveOutgoingRepairRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeRemoveOutgoingRepairRequest(b []byte, m *RemoveOutgoingRepairRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceRemoveOutgoingRepairInvoke is the Invoke of
 // Persistence.RemoveOutgoingRepair in PersistenceMethods.
 func persistenceRemoveOutgoingRepairInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveOutgoingRepairRequest)
-	if err := sdkDecodeRequest("RemoveOutgoingRepair", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRemoveOutgoingRepairRequest(req, in) {
+		if err := sdkDecodeRequest("RemoveOutgoingRepair", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.RemoveOutgoingRepair(ctx, in); err != nil {
 		return nil, err
@@ -1063,12 +1511,46 @@ func persistenceSaveIncomingRepairInvoke(ctx context.Context, srv Persistence, r
 	return nil, nil
 }
 
+// sdkDecodeRemoveIncomingRepairRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeRemoveIncomingRepairRequest(b []byte, m *RemoveIncomingRepairRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceRemoveIncomingRepairInvoke is the Invoke of
 // Persistence.RemoveIncomingRepair in PersistenceMethods.
 func persistenceRemoveIncomingRepairInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(RemoveIncomingRepairRequest)
-	if err := sdkDecodeRequest("RemoveIncomingRepair", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRemoveIncomingRepairRequest(req, in) {
+		if err := sdkDecodeRequest("RemoveIncomingRepair", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.RemoveIncomingRepair(ctx, in); err != nil {
 		return nil, err
@@ -1076,12 +1558,41 @@ func persistenceRemoveIncomingRepairInvoke(ctx context.Context, srv Persistence,
 	return nil, nil
 }
 
+// sdkDecodeDropChannelRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeDropChannelRequest(b []byte, m *DropChannelRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceDropChannelInvoke is the Invoke of Persistence.DropChannel in
 // PersistenceMethods.
 func persistenceDropChannelInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(DropChannelRequest)
-	if err := sdkDecodeRequest("DropChannel", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeDropChannelRequest(req, in) {
+		if err := sdkDecodeRequest("DropChannel", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.DropChannel(ctx, in); err != nil {
 		return nil, err
@@ -1089,18 +1600,74 @@ func persistenceDropChannelInvoke(ctx context.Context, srv Persistence, req []by
 	return nil, nil
 }
 
+// sdkDecodeLoadAllForChannelRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeLoadAllForChannelRequest(b []byte, m *LoadAllForChannelRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // persistenceLoadAllForChannelInvoke is the Invoke of Persistence.LoadAllForChannel in
 // PersistenceMethods.
 func persistenceLoadAllForChannelInvoke(ctx context.Context, srv Persistence, req []byte) (proto.Message, error) {
 	in := new(LoadAllForChannelRequest)
-	if err := sdkDecodeRequest("LoadAllForChannel", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeLoadAllForChannelRequest(req, in) {
+		if err := sdkDecodeRequest("LoadAllForChannel", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.LoadAllForChannel(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// sdkDecodeBeginRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodeBeginRequest(b []byte, m *BeginRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // persistenceBeginInvoke is the Invoke of Persistence.Begin in PersistenceMethods.
@@ -1110,13 +1677,42 @@ func persistenceBeginInvoke(ctx context.Context, srv Persistence, req []byte) (p
 		return nil, sdkNotImplemented("Persistence", "Begin", "Transactions")
 	}
 	in := new(BeginRequest)
-	if err := sdkDecodeRequest("Begin", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeBeginRequest(req, in) {
+		if err := sdkDecodeRequest("Begin", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Begin(ctx, in); err != nil {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// sdkDecodeCommitRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeCommitRequest(b []byte, m *CommitRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // persistenceCommitInvoke is the Invoke of Persistence.Commit in PersistenceMethods.
@@ -1126,13 +1722,42 @@ func persistenceCommitInvoke(ctx context.Context, srv Persistence, req []byte) (
 		return nil, sdkNotImplemented("Persistence", "Commit", "Transactions")
 	}
 	in := new(CommitRequest)
-	if err := sdkDecodeRequest("Commit", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeCommitRequest(req, in) {
+		if err := sdkDecodeRequest("Commit", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Commit(ctx, in); err != nil {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// sdkDecodeRollbackRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRollbackRequest(b []byte, m *RollbackRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // persistenceRollbackInvoke is the Invoke of Persistence.Rollback in PersistenceMethods.
@@ -1142,8 +1767,10 @@ func persistenceRollbackInvoke(ctx context.Context, srv Persistence, req []byte)
 		return nil, sdkNotImplemented("Persistence", "Rollback", "Transactions")
 	}
 	in := new(RollbackRequest)
-	if err := sdkDecodeRequest("Rollback", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRollbackRequest(req, in) {
+		if err := sdkDecodeRequest("Rollback", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Rollback(ctx, in); err != nil {
 		return nil, err
@@ -1724,12 +2351,46 @@ type RetrievalHintProvider interface {
 	GetRetrievalHint(ctx context.Context, req *GetRetrievalHintRequest) (*GetRetrievalHintResponse, error)
 }
 
+// sdkDecodeGetRetrievalHintRequest decodes b into m, which is empty, with m's bytes
+// fields aliasing b; false when b is not the plain encoding of known fields
+// (proto.Unmarshal then decodes it).
+func sdkDecodeGetRetrievalHintRequest(b []byte, m *GetRetrievalHintRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.ChannelId = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.MessageId = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // retrievalHintProviderGetRetrievalHintInvoke is the Invoke of
 // RetrievalHintProvider.GetRetrievalHint in RetrievalHintProviderMethods.
 func retrievalHintProviderGetRetrievalHintInvoke(ctx context.Context, srv RetrievalHintProvider, req []byte) (proto.Message, error) {
 	in := new(GetRetrievalHintRequest)
-	if err := sdkDecodeRequest("GetRetrievalHint", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeGetRetrievalHintRequest(req, in) {
+		if err := sdkDecodeRequest("GetRetrievalHint", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.GetRetrievalHint(ctx, in)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	protowire "google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"unicode/utf8"
 )
 
 // Counter_ServiceName is the full name of the Counter service.
@@ -47,11 +49,40 @@ func counterAddInvoke(ctx context.Context, srv CounterServer, req []byte) (proto
 	return out, nil
 }
 
+// sdkDecodeGetRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodeGetRequest(b []byte, m *GetRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Name = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // counterGetInvoke is the Invoke of Counter.Get in CounterMethods.
 func counterGetInvoke(ctx context.Context, srv CounterServer, req []byte) (proto.Message, error) {
 	in := new(GetRequest)
-	if err := sdkDecodeRequest("Get", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeGetRequest(req, in) {
+		if err := sdkDecodeRequest("Get", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.Get(ctx, in)
 	if err != nil {
@@ -60,11 +91,20 @@ func counterGetInvoke(ctx context.Context, srv CounterServer, req []byte) (proto
 	return out, nil
 }
 
+// sdkDecodeClearRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodeClearRequest(b []byte, m *ClearRequest) bool {
+	return len(b) == 0
+}
+
 // counterClearInvoke is the Invoke of Counter.Clear in CounterMethods.
 func counterClearInvoke(ctx context.Context, srv CounterServer, req []byte) (proto.Message, error) {
 	in := new(ClearRequest)
-	if err := sdkDecodeRequest("Clear", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeClearRequest(req, in) {
+		if err := sdkDecodeRequest("Clear", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.Clear(ctx, in); err != nil {
 		return nil, err
@@ -216,11 +256,50 @@ type StoreMaintenance interface {
 	Compact(ctx context.Context, req *CompactRequest) error
 }
 
+// sdkDecodePutRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodePutRequest(b []byte, m *PutRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Bucket = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Key = string(v)
+		case 3:
+			m.Value = nil
+			if len(v) > 0 {
+				m.Value = v[:len(v):len(v)]
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // storePutInvoke is the Invoke of Store.Put in StoreMethods.
 func storePutInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	in := new(PutRequest)
-	if err := sdkDecodeRequest("Put", req, in); err != nil {
-		return nil, err
+	if !sdkDecodePutRequest(req, in) {
+		if err := sdkDecodeRequest("Put", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.Put(ctx, in); err != nil {
 		return nil, err
@@ -228,11 +307,45 @@ func storePutInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, 
 	return nil, nil
 }
 
+// sdkDecodeDeleteRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeDeleteRequest(b []byte, m *DeleteRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Bucket = string(v)
+		case 2:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Key = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // storeDeleteInvoke is the Invoke of Store.Delete in StoreMethods.
 func storeDeleteInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	in := new(DeleteRequest)
-	if err := sdkDecodeRequest("Delete", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeDeleteRequest(req, in) {
+		if err := sdkDecodeRequest("Delete", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := srv.Delete(ctx, in); err != nil {
 		return nil, err
@@ -240,17 +353,73 @@ func storeDeleteInvoke(ctx context.Context, srv Store, req []byte) (proto.Messag
 	return nil, nil
 }
 
+// sdkDecodeLoadBucketRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeLoadBucketRequest(b []byte, m *LoadBucketRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Bucket = string(v)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // storeLoadBucketInvoke is the Invoke of Store.LoadBucket in StoreMethods.
 func storeLoadBucketInvoke(ctx context.Context, srv Store, req []byte) (proto.Message, error) {
 	in := new(LoadBucketRequest)
-	if err := sdkDecodeRequest("LoadBucket", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeLoadBucketRequest(req, in) {
+		if err := sdkDecodeRequest("LoadBucket", req, in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := srv.LoadBucket(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// sdkDecodeBeginRequest decodes b into m, which is empty, with m's bytes fields aliasing
+// b; false when b is not the plain encoding of known fields (proto.Unmarshal then
+// decodes it).
+func sdkDecodeBeginRequest(b []byte, m *BeginRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Bucket = string(v)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // storeBeginInvoke is the Invoke of Store.Begin in StoreMethods.
@@ -260,13 +429,42 @@ func storeBeginInvoke(ctx context.Context, srv Store, req []byte) (proto.Message
 		return nil, sdkNotImplemented("Store", "Begin", "Transactions")
 	}
 	in := new(BeginRequest)
-	if err := sdkDecodeRequest("Begin", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeBeginRequest(req, in) {
+		if err := sdkDecodeRequest("Begin", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Begin(ctx, in); err != nil {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// sdkDecodeCommitRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeCommitRequest(b []byte, m *CommitRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Bucket = string(v)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // storeCommitInvoke is the Invoke of Store.Commit in StoreMethods.
@@ -276,13 +474,42 @@ func storeCommitInvoke(ctx context.Context, srv Store, req []byte) (proto.Messag
 		return nil, sdkNotImplemented("Store", "Commit", "Transactions")
 	}
 	in := new(CommitRequest)
-	if err := sdkDecodeRequest("Commit", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeCommitRequest(req, in) {
+		if err := sdkDecodeRequest("Commit", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Commit(ctx, in); err != nil {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// sdkDecodeRollbackRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeRollbackRequest(b []byte, m *RollbackRequest) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			m.Bucket = string(v)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // storeRollbackInvoke is the Invoke of Store.Rollback in StoreMethods.
@@ -292,13 +519,22 @@ func storeRollbackInvoke(ctx context.Context, srv Store, req []byte) (proto.Mess
 		return nil, sdkNotImplemented("Store", "Rollback", "Transactions")
 	}
 	in := new(RollbackRequest)
-	if err := sdkDecodeRequest("Rollback", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeRollbackRequest(req, in) {
+		if err := sdkDecodeRequest("Rollback", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Rollback(ctx, in); err != nil {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// sdkDecodeCompactRequest decodes b into m, which is empty, with m's bytes fields
+// aliasing b; false when b is not the plain encoding of known fields (proto.Unmarshal
+// then decodes it).
+func sdkDecodeCompactRequest(b []byte, m *CompactRequest) bool {
+	return len(b) == 0
 }
 
 // storeCompactInvoke is the Invoke of Store.Compact in StoreMethods.
@@ -308,8 +544,10 @@ func storeCompactInvoke(ctx context.Context, srv Store, req []byte) (proto.Messa
 		return nil, sdkNotImplemented("Store", "Compact", "Maintenance")
 	}
 	in := new(CompactRequest)
-	if err := sdkDecodeRequest("Compact", req, in); err != nil {
-		return nil, err
+	if !sdkDecodeCompactRequest(req, in) {
+		if err := sdkDecodeRequest("Compact", req, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := impl.Compact(ctx, in); err != nil {
 		return nil, err
