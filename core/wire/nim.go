@@ -57,7 +57,8 @@ func (nimCodec) AppendEncode(dst []byte, m *sdskitv1.SdsMessage) ([]byte, error)
 	if err := checkEncodable(m); err != nil {
 		return nil, err
 	}
-	return appendSized(opEncode, dst, nimSizeMessage(m), func(b []byte) []byte { return nimAppendMessage(b, m) })
+	size := nimSizeMessage(m)
+	return checkSized(dst, nimAppendMessage(grow(dst, size), m), size)
 }
 
 func nimSizeBytes(num protowire.Number, n int) int {

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -54,14 +53,29 @@ func (specCodec) AppendEncode(dst []byte, m *sdskitv1.SdsMessage) ([]byte, error
 	if err := checkEncodable(m); err != nil {
 		return nil, err
 	}
-	return appendSized(opEncode, dst, sizeMessage(m), func(b []byte) []byte { return appendMessage(b, m) })
+	size := sizeMessage(m)
+	return checkSized(dst, appendMessage(grow(dst, size), m), size)
 }
 
-// appendSized appends the size bytes that add appends to dst, growing it once.
-func appendSized(op string, dst []byte, size int, add func([]byte) []byte) ([]byte, error) {
-	b := add(slices.Grow(dst, size))
+// grow returns dst with room for size more bytes: exactly that for a new buffer, a
+// sixteenth more for a reused one (dst not nil) that is too small, so that the slightly
+// larger messages that follow still fit.
+func grow(dst []byte, size int) []byte {
+	if cap(dst)-len(dst) >= size {
+		return dst
+	}
+	n := len(dst) + size
+	if dst != nil {
+		n += size / 16
+	}
+	return append(make([]byte, 0, n), dst...)
+}
+
+// checkSized returns b, dst with an encoding appended, when that encoding has the size
+// computed beforehand (the buffer was grown once, for exactly that).
+func checkSized(dst, b []byte, size int) ([]byte, error) {
 	if len(b)-len(dst) != size { // cannot happen; guards against a size/append mismatch
-		return nil, sdserr.New(sdserr.Internal, op, "encoded %d bytes, computed %d", len(b)-len(dst), size)
+		return nil, sdserr.New(sdserr.Internal, opEncode, "encoded %d bytes, computed %d", len(b)-len(dst), size)
 	}
 	return b, nil
 }

@@ -54,6 +54,9 @@ func TestEncodeMatchesProto(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("message %d: encoding differs from proto.Marshal\n got %x\nwant %x\nmsg %v", i, got, want, m)
 		}
+		if cap(got) != len(got) {
+			t.Fatalf("message %d: output buffer cap %d, len %d: size precomputation is off", i, cap(got), len(got))
+		}
 	}
 }
 
