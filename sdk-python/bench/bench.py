@@ -68,6 +68,35 @@ def run(name: str, n: int, make: Callable[[str], sdskit.PersistenceArg], config:
     return name, n / wrap_s, n / unwrap_s
 
 
+def _raw_message_calls(n: int) -> tuple[float, float]:
+    """Wraps and unwraps per second through the C ABI alone: requests encoded beforehand,
+    Result bytes not decoded (in batches of BATCH, timed as in run)."""
+    WRAP = sdskit.v1.sdk.ReliabilityManagerMethod.WRAP_OUTGOING_MESSAGE
+    UNWRAP = sdskit.v1.sdk.ReliabilityManagerMethod.UNWRAP_RECEIVED_MESSAGE
+    a, b = sdskit.ReliabilityManager("alice"), sdskit.ReliabilityManager("bob")
+    lib = a._session.lib
+    wrap_s = unwrap_s = 0.0
+    for first in range(0, n, BATCH):
+        reqs = [
+            api_pb2.WrapOutgoingMessageRequest(channel_id="bench", message_id=f"m{i}", content=b"payload").SerializeToString()
+            for i in range(first, min(first + BATCH, n))
+        ]
+        start = time.perf_counter()
+        results = [lib.call(a.handle, WRAP, r) for r in reqs]
+        wrap_s += time.perf_counter() - start
+        unwraps = [
+            api_pb2.UnwrapReceivedMessageRequest(data=api_pb2.WrapOutgoingMessageResponse.FromString(api_pb2.Result.FromString(r).value).wire_bytes).SerializeToString()
+            for r in results
+        ]
+        start = time.perf_counter()
+        for r in unwraps:
+            lib.call(b.handle, UNWRAP, r)
+        unwrap_s += time.perf_counter() - start
+    a.close()
+    b.close()
+    return n / wrap_s, n / unwrap_s
+
+
 def _suffixed(make: Callable[[str], sdskit.PersistenceArg], suffix: str) -> Callable[[str], sdskit.PersistenceArg]:
     """make with suffix added to the participant's name (one database file per config)."""
     return lambda p: make(p + suffix)
@@ -100,6 +129,7 @@ def main() -> None:
     raw = rate(calls, lambda i: lib.call(h, sdskit.v1.sdk.ReliabilityManagerMethod.LIST_CHANNELS, req))
     typed = rate(calls, lambda i: m.list_channels().unwrap())
     m.close()
+    raw_wrap, raw_unwrap = _raw_message_calls(n)
     print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores; n = {n} messages of one channel, in batches of {BATCH}")
     print()
     print("| config | backend | wrap/s | unwrap/s | vs @waku/sds (~750 sends/s, ~900 receives/s) |")
@@ -107,10 +137,12 @@ def main() -> None:
     for cname, name, w, u in rows:
         print(f"| {cname} | {name} | {w:,.0f} | {u:,.0f} | {w / 750:.0f}× / {u / 900:.0f}× |")
     print()
-    print("| ABI call (ListChannels, no host call) | calls/s | µs/call |")
+    print("| ABI call (no host call) | calls/s | µs/call |")
     print("|---|---:|---:|")
-    print(f"| raw ctypes sdskit_call | {raw:,.0f} | {1e6 / raw:.1f} |")
-    print(f"| typed client (encode, call, decode Result) | {typed:,.0f} | {1e6 / typed:.1f} |")
+    print(f"| raw ctypes `sdskit_call` of ListChannels | {raw:,.0f} | {1e6 / raw:.1f} |")
+    print(f"| typed ListChannels (encode, call, decode Result) | {typed:,.0f} | {1e6 / typed:.1f} |")
+    print(f"| raw `sdskit_call` of a wrap (request made beforehand; default filter) | {raw_wrap:,.0f} | {1e6 / raw_wrap:.1f} |")
+    print(f"| raw `sdskit_call` of an unwrap of such a message | {raw_unwrap:,.0f} | {1e6 / raw_unwrap:.1f} |")
 
 
 if __name__ == "__main__":
