@@ -11,7 +11,8 @@
 // created from CreateRequest bytes and called by method id with request bytes; every
 // answer is sdskit.v1.Result bytes (the response or a typed Error) in a buffer the host
 // releases with sdskit_free. Every int32_t status is the Result's error code (0 for a
-// value). The core copies whatever the host passes in.
+// value). The core keeps no pointer the host passes in beyond the call that received it:
+// a request is read in place while its call runs and must stay unchanged until then.
 //
 // Host services (persistence, retrieval hints, events) are begin-style: the core calls
 // the host's begin(user_data, token, service, method_id, req, len) through a C
@@ -147,8 +148,9 @@ func sdskit_call(handle C.uint64_t, methodID C.uint32_t, req *C.sdskit_cbytes, r
 	if outResult == nil {
 		return C.int32_t(pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 	}
-	// The request is read in place: dispatch decodes it into a message of its own (a
-	// copy) and keeps nothing of it, so the host's buffer need not be copied first.
+	// The request is read in place: dispatch decodes it (bytes fields may alias it while
+	// the call runs) and the core copies whatever it keeps, so the host's buffer need not
+	// be copied first.
 	in, err := view(op, "req", req, reqLen)
 	if err != nil {
 		return fail(outResult, err)
