@@ -122,6 +122,7 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, error) {
 	fs.IntVar(&c.NumResponseGroups, "response-groups", c.NumResponseGroups, "SDS-R response groups")
 	fs.IntVar(&c.MaxRepairRequests, "max-repair-requests", c.MaxRepairRequests, "repair requests per message")
 	fs.IntVar(&c.MaxRepairAttempts, "max-repair-attempts", c.MaxRepairAttempts, "requests per missing message")
+	fs.DurationVar(&c.BloomRepairAfter, "bloom-repair-after", c.BloomRepairAfter, "rebroadcast logged messages older than this that a received sync's bloom filter lacks (0: never)")
 	fs.DurationVar(&c.RepairRetryMaxInterval, "repair-retry-max-interval", c.RepairRetryMaxInterval, "past max-repair-attempts, re-request a needed gap with a doubling wait up to this (0: forget)")
 	fs.IntVar(&c.MaxIncomingBuffer, "max-incoming-buffer", c.MaxIncomingBuffer, "messages waiting for dependencies")
 	fs.IntVar(&c.MaxRepairBuffer, "max-repair-buffer", c.MaxRepairBuffer, "entries per SDS-R buffer")

@@ -78,6 +78,7 @@ func ConfigFromProto(c *pb.Config) (sds.Config, error) {
 	setInt(&cfg.MaxRepairAttempts, c.MaxRepairAttempts)
 	setMs("repair_retry_max_interval_ms", &cfg.RepairRetryMaxInterval, c.RepairRetryMaxIntervalMs)
 	setInt(&cfg.SyncUnreferencedRounds, c.SyncUnreferencedRounds)
+	setMs("bloom_repair_after_ms", &cfg.BloomRepairAfter, c.BloomRepairAfterMs)
 	setInt(&cfg.MaxIncomingBuffer, c.MaxIncomingBuffer)
 	setInt(&cfg.MaxRepairBuffer, c.MaxRepairBuffer)
 	if tooLong != "" {

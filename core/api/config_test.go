@@ -51,6 +51,7 @@ func TestConfigFromProtoMapsEveryField(t *testing.T) {
 		"max_repair_buffer":            func(c *pb.Config) { c.MaxRepairBuffer = proto.Uint32(98) },
 		"repair_retry_max_interval_ms": func(c *pb.Config) { c.RepairRetryMaxIntervalMs = proto.Uint64(0) },
 		"sync_unreferenced_rounds":     func(c *pb.Config) { c.SyncUnreferencedRounds = proto.Uint32(0) },
+		"bloom_repair_after_ms":        func(c *pb.Config) { c.BloomRepairAfterMs = proto.Uint64(0) },
 	}
 	fields := (&pb.Config{}).ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {

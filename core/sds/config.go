@@ -46,6 +46,13 @@ type Config struct {
 	// named again once newer messages push it out of the newest entries, and a peer that
 	// missed it never learns it exists. 0 disables it (nim-sds and @waku/sds behaviour).
 	SyncUnreferencedRounds int
+	// BloomRepairAfter, when positive, lets a received sync message whose bloom filter
+	// lacks messages of our log older than this (and newer than the oldest of our log the
+	// filter holds: a peer back from an absence, not one that joined later) schedule
+	// their rebroadcast as SDS-R answers (T_resp, response groups, cancelled by another
+	// peer's copy). A participant offline while a message was only named in sync
+	// messages (unreferenced) learns of it no other way. Zero: nim-sds's behaviour.
+	BloomRepairAfter time.Duration
 	// MaxMessageSize bounds the content of a message, in bytes.
 	MaxMessageSize int
 	// ResendInterval is how long an unacknowledged message waits before its first resend.
@@ -107,6 +114,7 @@ func DefaultConfig() Config {
 		MaxCausalHistory:       2,
 		SyncCausalHistory:      20,
 		SyncUnreferencedRounds: 3,
+		BloomRepairAfter:       5 * time.Minute,
 		MaxMessageSize:         1 << 20,
 		ResendInterval:         30 * time.Second,
 		ResendBackoff:          2,
@@ -206,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if c.SyncUnreferencedRounds < 0 || c.SyncUnreferencedRounds > 1000 {
 		return bad("SyncUnreferencedRounds", "in [0, 1000]", c.SyncUnreferencedRounds)
+	}
+	if c.BloomRepairAfter < 0 {
+		return bad("BloomRepairAfter", "≥ 0", c.BloomRepairAfter)
 	}
 	if c.RepairRetryMaxInterval < 0 {
 		return bad("RepairRetryMaxInterval", "≥ 0", c.RepairRetryMaxInterval)

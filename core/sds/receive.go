@@ -8,6 +8,7 @@ import (
 	"github.com/sdskit/sdskit/core/sdserr"
 	"github.com/sdskit/sdskit/core/wire"
 	pb "github.com/sdskit/sdskit/gen/go/sdskit/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Kind classifies a received message.
@@ -149,6 +150,7 @@ func (t *txn) receive(msg *pb.SdsMessage, hint []byte, res *Unwrapped) {
 	missing := t.missingDeps(msg)
 	if res.Kind == KindSync {
 		t.requestRepairs(missing)
+		t.repairFromBloom(msg)
 		return
 	}
 	t.orepRemove(id)
@@ -216,20 +218,7 @@ func (t *txn) reviewAcks(msg *pb.SdsMessage) {
 	for _, e := range msg.GetCausalHistory() {
 		inHistory[e.GetMessageId()] = struct{}{}
 	}
-	var peer bloom.Tester
-	if b := msg.GetBloomFilter(); len(b) > 0 {
-		own := s.bloom.Filter()
-		var err error
-		if m.prof.ViewBloom != nil { // tested in place: no 18.7 KB decoding per message
-			peer, err = m.prof.ViewBloom(b, own.K(), own.M())
-		} else {
-			peer, err = m.prof.DecodeBloom(b, own.K(), own.M())
-		}
-		if err != nil {
-			peer = nil
-			m.log.Debug("sds: received bloom filter ignored", "channel", t.ch, "message", msg.GetMessageId(), "err", err)
-		}
-	}
+	peer := t.peerBloom(msg)
 	sender := msg.GetSenderId()
 	for _, e := range slices.Clone(s.out) {
 		u := e.u
@@ -259,6 +248,29 @@ func (t *txn) acknowledge(id string) {
 	t.emit(&pb.Event{Event: &pb.Event_MessageAcknowledged{MessageAcknowledged: &pb.MessageAcknowledged{ChannelId: t.ch, MessageId: id}}})
 }
 
+// peerBloom is the bloom filter a received message carries, nil when it has none or one
+// we cannot read.
+func (t *txn) peerBloom(msg *pb.SdsMessage) bloom.Tester {
+	s, m := t.s, t.m
+	b := msg.GetBloomFilter()
+	if len(b) == 0 {
+		return nil
+	}
+	own := s.bloom.Filter()
+	var peer bloom.Tester
+	var err error
+	if m.prof.ViewBloom != nil { // tested in place: no 18.7 KB decoding per message
+		peer, err = m.prof.ViewBloom(b, own.K(), own.M())
+	} else {
+		peer, err = m.prof.DecodeBloom(b, own.K(), own.M())
+	}
+	if err != nil {
+		m.log.Debug("sds: received bloom filter ignored", "channel", t.ch, "message", msg.GetMessageId(), "err", err)
+		return nil
+	}
+	return peer
+}
+
 // handleRepairRequests processes a message's SDS-R repair requests: a peer asking for a
 // message we also miss postpones our own request (its answer will reach us too; if it
 // is lost we still ask later — nim-sds drops the request and then waits forever), and we
@@ -275,34 +287,76 @@ func (t *txn) handleRepairRequests(msg *pb.SdsMessage) {
 					DetectedAtUnixMs: own.GetDetectedAtUnixMs(), Attempts: own.GetAttempts()})
 			}
 		}
-		if m.participant == "" || e.GetSenderId() == "" {
+		t.answerRepair(e)
+	}
+}
+
+// answerRepair schedules the SDS-R rebroadcast of the logged message e names (its
+// sender known), if we are in its responder group and no answer is pending yet.
+func (t *txn) answerRepair(e *pb.HistoryEntry) {
+	s, m := t.s, t.m
+	id := e.GetMessageId()
+	if m.participant == "" || e.GetSenderId() == "" {
+		return
+	}
+	if _, pending := s.irep[id]; pending {
+		return // keep the running timer: re-requests must not postpone the answer
+	}
+	logged := s.log.get(id)
+	if logged == nil || isStub(logged) {
+		return
+	}
+	if !m.prof.InResponseGroup(m.participant, e.GetSenderId(), id, m.cfg.NumResponseGroups) {
+		return
+	}
+	cached, err := m.prof.Codec.Encode(logged)
+	if err != nil {
+		m.log.Warn("sds: cannot re-encode a logged message for repair", "channel", t.ch, "message", id, "err", err)
+		return
+	}
+	delay := m.prof.TResp(m.participant, e.GetSenderId(), id, m.cfg.RepairTMax)
+	entry := &pb.IncomingRepairEntry{Entry: e, CachedMessage: cached, RespondAtUnixMs: t.now.Add(delay).UnixMilli()}
+	if len(s.irep) >= m.cfg.MaxRepairBuffer {
+		last := dueLast(s.irep, (*pb.IncomingRepairEntry).GetRespondAtUnixMs)
+		if s.irep[last].GetRespondAtUnixMs() <= entry.GetRespondAtUnixMs() {
+			return // the new answer would be the one dropped
+		}
+		t.irepRemove(last)
+	}
+	t.irepPut(entry)
+}
+
+// repairFromBloom answers, as if the sender of a sync message had requested them, the
+// logged messages its bloom filter lacks (Config.BloomRepairAfter): older than that, so
+// that what is still in flight or being repaired the usual way is left alone, and newer
+// than the oldest message of our log the filter holds, so that a peer back from an
+// absence catches up while one that joined later is not sent the history before it.
+func (t *txn) repairFromBloom(msg *pb.SdsMessage) {
+	s, m := t.s, t.m
+	if m.cfg.BloomRepairAfter <= 0 || m.participant == "" || msg.GetSenderId() == "" {
+		return
+	}
+	peer := t.peerBloom(msg)
+	if peer == nil {
+		return
+	}
+	before := m.prof.LamportNow(t.now.Add(-m.cfg.BloomRepairAfter))
+	known := false
+	for _, e := range s.log.entries {
+		if e.GetLamportTimestamp() >= before {
+			return // the log is oldest first: the rest is too recent
+		}
+		if isStub(e) {
 			continue
 		}
-		if _, pending := s.irep[id]; pending {
-			continue // keep the running timer: re-requests must not postpone the answer
-		}
-		logged := s.log.get(id)
-		if logged == nil || isStub(logged) {
+		id := e.GetMessageId()
+		if peer.Test(id) {
+			known = true
 			continue
 		}
-		if !m.prof.InResponseGroup(m.participant, e.GetSenderId(), id, m.cfg.NumResponseGroups) {
-			continue
+		if known && len(s.irep) < m.cfg.MaxRepairBuffer {
+			t.answerRepair(&pb.HistoryEntry{MessageId: id, SenderId: proto.String(e.GetSenderId())})
 		}
-		cached, err := m.prof.Codec.Encode(logged)
-		if err != nil {
-			m.log.Warn("sds: cannot re-encode a logged message for repair", "channel", t.ch, "message", id, "err", err)
-			continue
-		}
-		delay := m.prof.TResp(m.participant, e.GetSenderId(), id, m.cfg.RepairTMax)
-		entry := &pb.IncomingRepairEntry{Entry: e, CachedMessage: cached, RespondAtUnixMs: t.now.Add(delay).UnixMilli()}
-		if len(s.irep) >= m.cfg.MaxRepairBuffer {
-			last := dueLast(s.irep, (*pb.IncomingRepairEntry).GetRespondAtUnixMs)
-			if s.irep[last].GetRespondAtUnixMs() <= entry.GetRespondAtUnixMs() {
-				continue // the new answer would be the one dropped
-			}
-			t.irepRemove(last)
-		}
-		t.irepPut(entry)
 	}
 }
 

@@ -63,6 +63,7 @@ func TestConfigValidation_EveryFieldIsRangeChecked(t *testing.T) {
 		{"MaxRepairBuffer", func(c *Config) { c.MaxRepairBuffer = 0 }},
 		{"RepairRetryMaxInterval", func(c *Config) { c.RepairRetryMaxInterval = -time.Second }},
 		{"SyncUnreferencedRounds", func(c *Config) { c.SyncUnreferencedRounds = -1 }},
+		{"BloomRepairAfter", func(c *Config) { c.BloomRepairAfter = -time.Second }},
 		{"Limits.MaxMessageBytes", func(c *Config) { c.Limits.MaxMessageBytes = -1 }},
 		{"Limits.MaxContentBytes", func(c *Config) { c.Limits.MaxContentBytes = -1 }},
 		{"Limits.MaxIDBytes", func(c *Config) { c.Limits.MaxIDBytes = -1 }},

@@ -52,6 +52,7 @@ func TestCoreOperations_CanCreateWithDefaultConfig(t *testing.T) {
 		MaxRepairAttempts:      5,
 		RepairRetryMaxInterval: time.Minute,
 		SyncUnreferencedRounds: 3,
+		BloomRepairAfter:       5 * time.Minute,
 		MaxIncomingBuffer:      10000,
 		MaxRepairBuffer:        1000,
 		Limits:                 wire.DefaultLimits(),

@@ -18,7 +18,7 @@ extern "C" {
 /* ABI facts: a host refuses a library whose sdskit_abi_version() or sdskit_idl_hash()
  * differs from these (they are the ones it was generated with). */
 #define SDSKIT_ABI_VERSION 1
-#define SDSKIT_IDL_HASH "469f39833f7df63d080bbd79b141802db0d10c22c054a7da3c150af5284f83d3"
+#define SDSKIT_IDL_HASH "cf7bc88292840105cafb3d47e699a12be9f7f40031615fbcb5078b4730b459d1"
 
 /* Status codes: every function that returns int32_t returns SDSKIT_OK or the code of
  * the Error in its result (sdskit.v1.ErrorCode). */

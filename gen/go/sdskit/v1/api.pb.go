@@ -338,8 +338,14 @@ type Config struct {
 	// message nobody references learns of it after it left the newest sync_causal_history
 	// entries; 0 names only the newest entries, as nim-sds and @waku/sds do (default 3).
 	SyncUnreferencedRounds *uint32 `protobuf:"varint,26,opt,name=sync_unreferenced_rounds,json=syncUnreferencedRounds,proto3,oneof" json:"sync_unreferenced_rounds,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// A received sync message whose bloom filter lacks messages of our log that are older
+	// than this and newer than the oldest one the filter holds (a peer back from an
+	// absence) schedules their rebroadcast, as SDS-R answers a repair request (T_resp,
+	// response groups, cancelled when another peer sends it first); 0 never does, as
+	// nim-sds and @waku/sds (default 300000).
+	BloomRepairAfterMs *uint64 `protobuf:"varint,27,opt,name=bloom_repair_after_ms,json=bloomRepairAfterMs,proto3,oneof" json:"bloom_repair_after_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -550,6 +556,13 @@ func (x *Config) GetRepairRetryMaxIntervalMs() uint64 {
 func (x *Config) GetSyncUnreferencedRounds() uint32 {
 	if x != nil && x.SyncUnreferencedRounds != nil {
 		return *x.SyncUnreferencedRounds
+	}
+	return 0
+}
+
+func (x *Config) GetBloomRepairAfterMs() uint64 {
+	if x != nil && x.BloomRepairAfterMs != nil {
+		return *x.BloomRepairAfterMs
 	}
 	return 0
 }
@@ -2451,7 +2464,7 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x06Result\x12\x16\n" +
 	"\x05value\x18\x01 \x01(\fH\x00R\x05value\x12(\n" +
 	"\x05error\x18\x02 \x01(\v2\x10.sdskit.v1.ErrorH\x00R\x05errorB\b\n" +
-	"\x06result\"\x82\x0f\n" +
+	"\x06result\"\xd4\x0f\n" +
 	"\x06Config\x120\n" +
 	"\aprofile\x18\x01 \x01(\x0e2\x16.sdskit.v1.WireProfileR\aprofile\x12*\n" +
 	"\x0ebloom_capacity\x18\x02 \x01(\rH\x00R\rbloomCapacity\x88\x01\x01\x12-\n" +
@@ -2481,7 +2494,8 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x13max_incoming_buffer\x18\x17 \x01(\rH\x14R\x11maxIncomingBuffer\x88\x01\x01\x12/\n" +
 	"\x11max_repair_buffer\x18\x18 \x01(\rH\x15R\x0fmaxRepairBuffer\x88\x01\x01\x12C\n" +
 	"\x1crepair_retry_max_interval_ms\x18\x19 \x01(\x04H\x16R\x18repairRetryMaxIntervalMs\x88\x01\x01\x12=\n" +
-	"\x18sync_unreferenced_rounds\x18\x1a \x01(\rH\x17R\x16syncUnreferencedRounds\x88\x01\x01B\x11\n" +
+	"\x18sync_unreferenced_rounds\x18\x1a \x01(\rH\x17R\x16syncUnreferencedRounds\x88\x01\x01\x126\n" +
+	"\x15bloom_repair_after_ms\x18\x1b \x01(\x04H\x18R\x12bloomRepairAfterMs\x88\x01\x01B\x11\n" +
 	"\x0f_bloom_capacityB\x13\n" +
 	"\x11_bloom_error_rateB\x16\n" +
 	"\x14_max_message_historyB\x15\n" +
@@ -2505,7 +2519,8 @@ const file_sdskit_v1_api_proto_rawDesc = "" +
 	"\x14_max_incoming_bufferB\x14\n" +
 	"\x12_max_repair_bufferB\x1f\n" +
 	"\x1d_repair_retry_max_interval_msB\x1b\n" +
-	"\x19_sync_unreferenced_rounds\"\xe5\x02\n" +
+	"\x19_sync_unreferenced_roundsB\x18\n" +
+	"\x16_bloom_repair_after_ms\"\xe5\x02\n" +
 	"\x11PersistenceChoice\x127\n" +
 	"\x04none\x18\x01 \x01(\v2!.sdskit.v1.PersistenceChoice.NoneH\x00R\x04none\x12=\n" +
 	"\x06memory\x18\x02 \x01(\v2#.sdskit.v1.PersistenceChoice.MemoryH\x00R\x06memory\x12=\n" +

@@ -21,7 +21,7 @@ const ABIVersion = 1
 // IDLHash identifies the IDL this package was generated from: the SHA-256 of its files'
 // descriptors without comments (see tools/generators/model.IDLHash). An SDK refuses a
 // core library whose IDLHash differs from the one it was generated with.
-const IDLHash = "469f39833f7df63d080bbd79b141802db0d10c22c054a7da3c150af5284f83d3"
+const IDLHash = "cf7bc88292840105cafb3d47e699a12be9f7f40031615fbcb5078b4730b459d1"
 
 // Error formats the error as "op: CODE: message", leaving out what is empty, so that an
 // *Error is a Go error.

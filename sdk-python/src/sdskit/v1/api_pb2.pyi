@@ -52,7 +52,7 @@ class Result(_message.Message):
     def __init__(self, value: _Optional[bytes] = ..., error: _Optional[_Union[_errors_pb2.Error, _Mapping]] = ...) -> None: ...
 
 class Config(_message.Message):
-    __slots__ = ("profile", "bloom_capacity", "bloom_error_rate", "max_message_history", "max_causal_history", "max_message_size", "resend_interval_ms", "resend_backoff", "max_resend_interval_ms", "max_resend_attempts", "possible_acks_threshold", "sync_interval_ms", "sync_jitter", "sweep_interval_ms", "incoming_timeout_ms", "lost_message_policy", "repair_t_min_ms", "repair_t_max_ms", "num_response_groups", "max_repair_requests", "max_repair_attempts", "sync_causal_history", "max_incoming_buffer", "max_repair_buffer", "repair_retry_max_interval_ms", "sync_unreferenced_rounds")
+    __slots__ = ("profile", "bloom_capacity", "bloom_error_rate", "max_message_history", "max_causal_history", "max_message_size", "resend_interval_ms", "resend_backoff", "max_resend_interval_ms", "max_resend_attempts", "possible_acks_threshold", "sync_interval_ms", "sync_jitter", "sweep_interval_ms", "incoming_timeout_ms", "lost_message_policy", "repair_t_min_ms", "repair_t_max_ms", "num_response_groups", "max_repair_requests", "max_repair_attempts", "sync_causal_history", "max_incoming_buffer", "max_repair_buffer", "repair_retry_max_interval_ms", "sync_unreferenced_rounds", "bloom_repair_after_ms")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     BLOOM_CAPACITY_FIELD_NUMBER: _ClassVar[int]
     BLOOM_ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class Config(_message.Message):
     MAX_REPAIR_BUFFER_FIELD_NUMBER: _ClassVar[int]
     REPAIR_RETRY_MAX_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     SYNC_UNREFERENCED_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    BLOOM_REPAIR_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     profile: WireProfile
     bloom_capacity: int
     bloom_error_rate: float
@@ -105,7 +106,8 @@ class Config(_message.Message):
     max_repair_buffer: int
     repair_retry_max_interval_ms: int
     sync_unreferenced_rounds: int
-    def __init__(self, profile: _Optional[_Union[WireProfile, str]] = ..., bloom_capacity: _Optional[int] = ..., bloom_error_rate: _Optional[float] = ..., max_message_history: _Optional[int] = ..., max_causal_history: _Optional[int] = ..., max_message_size: _Optional[int] = ..., resend_interval_ms: _Optional[int] = ..., resend_backoff: _Optional[float] = ..., max_resend_interval_ms: _Optional[int] = ..., max_resend_attempts: _Optional[int] = ..., possible_acks_threshold: _Optional[int] = ..., sync_interval_ms: _Optional[int] = ..., sync_jitter: _Optional[float] = ..., sweep_interval_ms: _Optional[int] = ..., incoming_timeout_ms: _Optional[int] = ..., lost_message_policy: _Optional[_Union[LostMessagePolicy, str]] = ..., repair_t_min_ms: _Optional[int] = ..., repair_t_max_ms: _Optional[int] = ..., num_response_groups: _Optional[int] = ..., max_repair_requests: _Optional[int] = ..., max_repair_attempts: _Optional[int] = ..., sync_causal_history: _Optional[int] = ..., max_incoming_buffer: _Optional[int] = ..., max_repair_buffer: _Optional[int] = ..., repair_retry_max_interval_ms: _Optional[int] = ..., sync_unreferenced_rounds: _Optional[int] = ...) -> None: ...
+    bloom_repair_after_ms: int
+    def __init__(self, profile: _Optional[_Union[WireProfile, str]] = ..., bloom_capacity: _Optional[int] = ..., bloom_error_rate: _Optional[float] = ..., max_message_history: _Optional[int] = ..., max_causal_history: _Optional[int] = ..., max_message_size: _Optional[int] = ..., resend_interval_ms: _Optional[int] = ..., resend_backoff: _Optional[float] = ..., max_resend_interval_ms: _Optional[int] = ..., max_resend_attempts: _Optional[int] = ..., possible_acks_threshold: _Optional[int] = ..., sync_interval_ms: _Optional[int] = ..., sync_jitter: _Optional[float] = ..., sweep_interval_ms: _Optional[int] = ..., incoming_timeout_ms: _Optional[int] = ..., lost_message_policy: _Optional[_Union[LostMessagePolicy, str]] = ..., repair_t_min_ms: _Optional[int] = ..., repair_t_max_ms: _Optional[int] = ..., num_response_groups: _Optional[int] = ..., max_repair_requests: _Optional[int] = ..., max_repair_attempts: _Optional[int] = ..., sync_causal_history: _Optional[int] = ..., max_incoming_buffer: _Optional[int] = ..., max_repair_buffer: _Optional[int] = ..., repair_retry_max_interval_ms: _Optional[int] = ..., sync_unreferenced_rounds: _Optional[int] = ..., bloom_repair_after_ms: _Optional[int] = ...) -> None: ...
 
 class PersistenceChoice(_message.Message):
     __slots__ = ("none", "memory", "sqlite", "host")

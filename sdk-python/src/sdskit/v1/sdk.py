@@ -81,7 +81,7 @@ __all__ = [
 ABI_VERSION: Final = 1
 """The ABI version this module speaks (Result envelope, method-id dispatch, begin-style host calls)."""
 
-IDL_HASH: Final = "469f39833f7df63d080bbd79b141802db0d10c22c054a7da3c150af5284f83d3"
+IDL_HASH: Final = "cf7bc88292840105cafb3d47e699a12be9f7f40031615fbcb5078b4730b459d1"
 """The hash of the IDL this module was generated from (see tools/generators/model.IDLHash)."""
 
 

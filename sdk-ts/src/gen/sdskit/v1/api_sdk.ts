@@ -21,7 +21,7 @@ export const ABI_VERSION = 1;
  * IDL_HASH identifies the IDL this code was generated from (hex SHA-256 of its
  * declarations). A core library built from another IDL must be refused.
  */
-export const IDL_HASH = "469f39833f7df63d080bbd79b141802db0d10c22c054a7da3c150af5284f83d3";
+export const IDL_HASH = "cf7bc88292840105cafb3d47e699a12be9f7f40031615fbcb5078b4730b459d1";
 
 /** errorCodeName returns the name of an error code without its prefix, e.g. "PERSISTENCE". */
 export function errorCodeName(code: errors_pb.ErrorCode): string {
