@@ -113,6 +113,11 @@ func (f *Filter) addSeeds(a, b uint64) {
 // Test reports whether id may be in the filter (false means certainly not).
 func (f *Filter) Test(id string) bool {
 	a, b := f.seeds(id)
+	return f.TestSeeds(a, b)
+}
+
+// TestSeeds is Test of the id whose seeds are a and b.
+func (f *Filter) TestSeeds(a, b uint64) bool {
 	bs := f.bits.BitSet()
 	m := uint64(f.m)
 	for i, loc := uint(0), a; i < f.k; i++ {
@@ -147,6 +152,13 @@ type Tester interface {
 	Test(id string) bool
 }
 
+// SeedTester is a Tester that also tests an id by its hash seeds (Rolling.Seeds of a
+// filter with the same sizing and hash), which skips the two hashes Test computes.
+type SeedTester interface {
+	Tester
+	TestSeeds(a, b uint64) bool
+}
+
 // View is a read-only filter over words serialised by AppendBigEndian, tested in place:
 // a receiver tests a few ids against every received filter (~18.7 KB at the default
 // size), which it need not decode for that.
@@ -171,6 +183,11 @@ func ViewBigEndian(b []byte, k, m uint, hash Hasher) (*View, error) {
 // Test reports whether id may be in the filter, as Filter.Test does after decoding.
 func (v *View) Test(id string) bool {
 	a, b := seedsOf(v.hash, v.m, id)
+	return v.TestSeeds(a, b)
+}
+
+// TestSeeds is Test of the id whose seeds are a and b.
+func (v *View) TestSeeds(a, b uint64) bool {
 	m := uint64(v.m)
 	for i, loc := uint(0), a; i < v.k; i++ {
 		// Bit loc is bit loc%64 (from the least significant end) of word loc/64, whose

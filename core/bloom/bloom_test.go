@@ -502,3 +502,49 @@ func TestRollingBloomFilter_SmallCapacityKeepsAtLeastOne(t *testing.T) {
 		t.Fatalf("NewRolling(0) err = %v", err)
 	}
 }
+
+// A filter of the same sizing and hash tests an id by the seeds a Rolling keeps for it
+// exactly as by the id; the seeds go when the id rolls out.
+func TestTestSeedsAgreesWithTest(t *testing.T) {
+	r, err := bloom.NewRolling(10, 0.01, specHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := bloom.New(r.Filter().K(), r.Filter().M(), specHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		id := fmt.Sprint("id", i)
+		r.Add(id)
+		if i%2 == 0 {
+			other.Add(id)
+		}
+	}
+	view, err := bloom.ViewBigEndian(other.AppendBigEndian(nil), other.K(), other.M(), specHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		id := fmt.Sprint("id", i)
+		a, b, ok := r.Seeds(id)
+		if !ok {
+			t.Fatalf("no seeds for %s", id)
+		}
+		for _, f := range []bloom.SeedTester{other, view} {
+			if f.TestSeeds(a, b) != f.Test(id) {
+				t.Fatalf("%T: TestSeeds(%s) = %v, Test = %v", f, id, f.TestSeeds(a, b), f.Test(id))
+			}
+		}
+		if i%2 == 0 && !view.TestSeeds(a, b) {
+			t.Fatalf("%s was added but TestSeeds says no", id)
+		}
+	}
+	if _, _, ok := r.Seeds("never added"); ok {
+		t.Fatal("seeds of an id never added")
+	}
+	r.Add("id10") // over capacity: the oldest ids roll out
+	if _, _, ok := r.Seeds("id0"); ok {
+		t.Fatal("seeds of an id that rolled out")
+	}
+}

@@ -10,7 +10,7 @@ type Rolling struct {
 	keep     int
 	ids      []string    // insertion order, oldest first
 	seeds    [][2]uint64 // seeds[i] are the hash seeds of ids[i]: a roll re-adds without rehashing
-	member   map[string]struct{}
+	member   map[string][2]uint64 // the seeds of each id held
 	version  uint64 // see Version
 }
 
@@ -29,7 +29,7 @@ func NewRolling(capacity int, errorRate float64, hash Hasher) (*Rolling, error) 
 	if keep < 1 {
 		keep = 1
 	}
-	return &Rolling{filter: f, capacity: capacity, keep: keep, member: make(map[string]struct{})}, nil
+	return &Rolling{filter: f, capacity: capacity, keep: keep, member: make(map[string][2]uint64)}, nil
 }
 
 // Add records id; a repeated id is not counted twice. When the filter exceeds its
@@ -38,9 +38,9 @@ func (r *Rolling) Add(id string) {
 	if _, ok := r.member[id]; ok {
 		return
 	}
-	r.member[id] = struct{}{}
 	r.version++
 	a, b := r.filter.seeds(id)
+	r.member[id] = [2]uint64{a, b}
 	r.ids = append(r.ids, id)
 	r.seeds = append(r.seeds, [2]uint64{a, b})
 	r.filter.addSeeds(a, b)
@@ -84,6 +84,14 @@ func (r *Rolling) AppendLocations(dst []uint, id string) []uint {
 // when the filter rolls (every word may then differ). A caller that caches the encoded
 // filter can patch just the words of the id it added when Version moved by exactly one.
 func (r *Rolling) Version() uint64 { return r.version }
+
+// Seeds returns the hash seeds of id when the filter holds it (it was added and not
+// rolled out), so that a filter of the same sizing and hash can test it without hashing
+// (see SeedTester).
+func (r *Rolling) Seeds(id string) (a, b uint64, ok bool) {
+	s, ok := r.member[id]
+	return s[0], s[1], ok
+}
 
 // Test reports whether id may have been added (and not rolled out).
 func (r *Rolling) Test(id string) bool { return r.filter.Test(id) }

@@ -1,6 +1,7 @@
 package sds
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -98,5 +99,25 @@ func TestBloomRepairLeavesOthersAlone(t *testing.T) {
 				t.Fatalf("answers scheduled %v, want none", got)
 			}
 		})
+	}
+}
+
+// The log is scanned back from the cutoff only until 64 messages in a row are held: a
+// gap further back is not looked for (it was offered when it was recent).
+func TestBloomRepairLooksBackAsFarAsTheLastGap(t *testing.T) {
+	cfg := relSDSRConfig()
+	cfg.BloomRepairAfter = time.Minute
+	bob := relNew(t, "bob", cfg)
+	var held []string
+	for i := 1; i <= 100; i++ {
+		id := fmt.Sprintf("m%03d", i)
+		bob.unwrap(t, relEncode(t, relMsg("alice", relCh, id, uint64(i), "x")))
+		if id != "m010" && id != "m090" {
+			held = append(held, id)
+		}
+	}
+	bob.unwrap(t, relSyncFrom(t, "carol", "s1", 1000, held...))
+	if got := relIrepIDs(bob.snap(t, relCh)); !slices.Equal(got, []string{"m090"}) {
+		t.Fatalf("answers scheduled %v, want [m090] (m010 is 79 held messages back)", got)
 	}
 }

@@ -1,6 +1,7 @@
 package sds
 
 import (
+	"cmp"
 	"context"
 	"slices"
 
@@ -326,11 +327,18 @@ func (t *txn) answerRepair(e *pb.HistoryEntry) {
 	t.irepPut(entry)
 }
 
+// bloomRepairKnownRun is how many consecutive logged messages a peer's filter must hold
+// for repairFromBloom to stop looking further back: gaps older than that were offered
+// when they were recent, and a scan of the whole log on every sync from every peer
+// would cost more than the rest of a receipt.
+const bloomRepairKnownRun = 64
+
 // repairFromBloom answers, as if the sender of a sync message had requested them, the
 // logged messages its bloom filter lacks (Config.BloomRepairAfter): older than that, so
 // that what is still in flight or being repaired the usual way is left alone, and newer
-// than the oldest message of our log the filter holds, so that a peer back from an
-// absence catches up while one that joined later is not sent the history before it.
+// than a message the filter holds, so that a peer back from an absence catches up while
+// one that joined later is not sent the history before it. The log is scanned from the
+// cutoff back until bloomRepairKnownRun messages in a row are held.
 func (t *txn) repairFromBloom(msg *pb.SdsMessage) {
 	s, m := t.s, t.m
 	if m.cfg.BloomRepairAfter <= 0 || m.participant == "" || msg.GetSenderId() == "" {
@@ -341,22 +349,39 @@ func (t *txn) repairFromBloom(msg *pb.SdsMessage) {
 		return
 	}
 	before := m.prof.LamportNow(t.now.Add(-m.cfg.BloomRepairAfter))
-	known := false
-	for _, e := range s.log.entries {
-		if e.GetLamportTimestamp() >= before {
-			return // the log is oldest first: the rest is too recent
-		}
+	entries := s.log.entries
+	end, _ := slices.BinarySearchFunc(entries, before, func(e *pb.SdsMessage, l uint64) int {
+		return cmp.Compare(e.GetLamportTimestamp(), l)
+	})
+	// Our filter has the seeds of (nearly) every logged id and the received one the same
+	// sizing and hash: testing by seeds skips the two hashes of each id.
+	seeded, _ := peer.(bloom.SeedTester)
+	var lacking []*pb.SdsMessage // newer than every held message seen so far
+	run := 0
+	for i := end - 1; i >= 0 && run < bloomRepairKnownRun; i-- {
+		e := entries[i]
 		if isStub(e) {
 			continue
 		}
 		id := e.GetMessageId()
-		if peer.Test(id) {
-			known = true
+		var has bool
+		if a, b, ok := s.bloom.Seeds(id); ok && seeded != nil {
+			has = seeded.TestSeeds(a, b)
+		} else {
+			has = peer.Test(id)
+		}
+		if !has {
+			lacking = append(lacking, e)
+			run = 0
 			continue
 		}
-		if known && len(s.irep) < m.cfg.MaxRepairBuffer {
-			t.answerRepair(&pb.HistoryEntry{MessageId: id, SenderId: proto.String(e.GetSenderId())})
+		run++
+		for _, l := range lacking { // a held message older than these: a gap, not a start
+			if len(s.irep) < m.cfg.MaxRepairBuffer {
+				t.answerRepair(&pb.HistoryEntry{MessageId: l.GetMessageId(), SenderId: proto.String(l.GetSenderId())})
+			}
 		}
+		lacking = lacking[:0]
 	}
 }
 
