@@ -317,14 +317,9 @@ func (t *txn) answerRepair(e *pb.HistoryEntry) {
 	}
 	delay := m.prof.TResp(m.participant, e.GetSenderId(), id, m.cfg.RepairTMax)
 	entry := &pb.IncomingRepairEntry{Entry: e, CachedMessage: cached, RespondAtUnixMs: t.now.Add(delay).UnixMilli()}
-	if len(s.irep) >= m.cfg.MaxRepairBuffer {
-		last := dueLast(s.irep, (*pb.IncomingRepairEntry).GetRespondAtUnixMs)
-		if s.irep[last].GetRespondAtUnixMs() <= entry.GetRespondAtUnixMs() {
-			return // the new answer would be the one dropped
-		}
-		t.irepRemove(last)
+	if makeRoom(s.irep, m.cfg.MaxRepairBuffer, (*pb.IncomingRepairEntry).GetRespondAtUnixMs, entry.GetRespondAtUnixMs(), t.irepRemove) {
+		t.irepPut(entry)
 	}
-	t.irepPut(entry)
 }
 
 // bloomRepairKnownRun is how many consecutive logged messages a peer's filter must hold
@@ -402,15 +397,24 @@ func (t *txn) requestRepairs(missing []*pb.HistoryEntry) {
 		}
 		delay := m.prof.TReq(m.participant, id, m.cfg.RepairTMin, m.cfg.RepairTMax)
 		entry := &pb.OutgoingRepairEntry{Entry: e, RequestAtUnixMs: t.now.Add(delay).UnixMilli(), DetectedAtUnixMs: t.nowMs()}
-		if len(s.orep) >= m.cfg.MaxRepairBuffer {
-			last := dueLast(s.orep, (*pb.OutgoingRepairEntry).GetRequestAtUnixMs)
-			if s.orep[last].GetRequestAtUnixMs() <= entry.GetRequestAtUnixMs() {
-				continue // the new request would be the one dropped
-			}
-			t.orepRemove(last)
+		if makeRoom(s.orep, m.cfg.MaxRepairBuffer, (*pb.OutgoingRepairEntry).GetRequestAtUnixMs, entry.GetRequestAtUnixMs(), t.orepRemove) {
+			t.orepPut(entry)
 		}
-		t.orepPut(entry)
 	}
+}
+
+// makeRoom reports whether a repair buffer of at most limit entries takes a new entry due
+// at at: when it is full, the entry due last is removed, unless the new one would be it.
+func makeRoom[E any](entries map[string]E, limit int, due func(E) int64, at int64, remove func(string)) bool {
+	if len(entries) < limit {
+		return true
+	}
+	last := dueLast(entries, due)
+	if due(entries[last]) <= at {
+		return false
+	}
+	remove(last)
+	return true
 }
 
 // dueLast returns the id of the entry with the latest deadline (ties: the greatest id).
