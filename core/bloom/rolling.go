@@ -8,10 +8,10 @@ type Rolling struct {
 	filter   *Filter
 	capacity int
 	keep     int
-	ids      []string    // insertion order, oldest first
-	seeds    [][2]uint64 // seeds[i] are the hash seeds of ids[i]: a roll re-adds without rehashing
+	ids      []string             // insertion order, oldest first
+	seeds    [][2]uint64          // seeds[i] are the hash seeds of ids[i]: a roll re-adds without rehashing
 	member   map[string][2]uint64 // the seeds of each id held
-	version  uint64 // see Version
+	version  uint64               // see Version
 }
 
 // NewRolling returns an empty rolling filter sized for capacity ids at errorRate.
