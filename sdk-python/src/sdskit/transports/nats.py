@@ -67,6 +67,10 @@ class NatsTransport:
             await handler(msg.data)
 
         sub = await self._nc.subscribe(self._subject, cb=cb)
+        # Twice: a PONG still owed for an earlier PING (the connect handshake's) can end
+        # the first flush before the server processed the SUB; the second one's PONG comes
+        # after it. Publications right after subscribe() were lost otherwise, now and then.
+        await self._nc.flush()
         await self._nc.flush()
 
         async def unsubscribe() -> None:
