@@ -9,8 +9,7 @@ type Rolling struct {
 	capacity int
 	keep     int
 	ids      []string             // insertion order, oldest first
-	seeds    [][2]uint64          // seeds[i] are the hash seeds of ids[i]: a roll re-adds without rehashing
-	member   map[string][2]uint64 // the seeds of each id held
+	member   map[string][2]uint64 // the hash seeds of each id held: a roll re-adds without rehashing
 	version  uint64               // see Version
 }
 
@@ -42,7 +41,6 @@ func (r *Rolling) Add(id string) {
 	a, b := r.filter.seeds(id)
 	r.member[id] = [2]uint64{a, b}
 	r.ids = append(r.ids, id)
-	r.seeds = append(r.seeds, [2]uint64{a, b})
 	r.filter.addSeeds(a, b)
 	if len(r.ids) > r.capacity {
 		r.roll()
@@ -56,20 +54,18 @@ func (r *Rolling) roll() {
 		delete(r.member, id)
 	}
 	r.ids = append([]string(nil), r.ids[drop:]...)
-	r.seeds = append([][2]uint64(nil), r.seeds[drop:]...)
 	r.filter.Clear()
-	for _, s := range r.seeds {
+	for _, id := range r.ids {
+		s := r.member[id]
 		r.filter.addSeeds(s[0], s[1])
 	}
 }
 
 // AppendLocations appends the k bit positions of id to dst (as Filter.Locations),
-// without hashing again when id is the one added last.
+// without hashing again when the filter holds id.
 func (r *Rolling) AppendLocations(dst []uint, id string) []uint {
-	var a, b uint64
-	if n := len(r.ids); n > 0 && r.ids[n-1] == id {
-		a, b = r.seeds[n-1][0], r.seeds[n-1][1]
-	} else {
+	a, b, ok := r.Seeds(id)
+	if !ok {
 		a, b = r.filter.seeds(id)
 	}
 	m := uint64(r.filter.m)
