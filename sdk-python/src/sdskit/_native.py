@@ -147,12 +147,13 @@ class Library:
         return raw.decode("ascii")
 
     def _take(self, buf: _Buf) -> bytes:
-        if not buf.data:
+        p = buf.data
+        if not p:
             raise SdsError(ErrorCode.INTERNAL, "the core returned no result buffer", "Call")
         try:
-            return ctypes.string_at(buf.data, buf.len)
+            return _string_at(p, buf.len)
         finally:
-            self._lib.sdskit_free(buf.data)
+            self._lib.sdskit_free(p)
 
     def create(self, req: bytes, user_data: int, caps: int, clock: int) -> tuple[int, bytes]:
         handle = ctypes.c_uint64(0)
@@ -161,16 +162,9 @@ class Library:
         return int(handle.value), self._take(buf)
 
     def call(self, handle: int, method_id: int, req: bytes) -> bytes:
-        # Every SDK call comes through here: _take inlined, attribute lookups saved.
         buf = _Buf()
         self._call_fn(handle, method_id, req, len(req), _byref(buf))
-        p = buf.data
-        if not p:
-            raise SdsError(ErrorCode.INTERNAL, "the core returned no result buffer", "Call")
-        try:
-            return _string_at(p, buf.len)
-        finally:
-            self._lib.sdskit_free(p)
+        return self._take(buf)
 
     def close(self, handle: int) -> bytes:
         buf = _Buf()
